@@ -1,7 +1,3 @@
-// Package engine is the pure state machine of a run: Decide turns the run's
-// state and one event into the next state and the commands to carry out.
-// It does no I/O and reads no clock: time comes in on events, so replaying
-// the event log always rebuilds the same state.
 package engine
 
 import (
