@@ -1,0 +1,160 @@
+// Package local runs step attempts as processes on this machine (Linux).
+//
+// # Shell
+//
+// Each attempt runs `bash --noprofile --norc -e -o pipefail -c COMMAND` in the
+// step's workspace, so the first failing command, or a failing command
+// anywhere in a pipeline, fails the step. Where bash is not on the runner's
+// PATH, the step runs with `/bin/sh -e -c COMMAND` instead, and the first line
+// of its log (on stderr) says so: POSIX sh has no pipefail, so `false | true`
+// then succeeds. GitHub Actions falls back the same way.
+//
+// # Environment
+//
+// The runner's own environment may hold secrets, so a step never inherits
+// it. A step sees PATH (the runner's, with a private directory holding
+// `repo_cloner` first), HOME, the allowlisted variables that are set (LANG,
+// LC_ALL, LC_CTYPE, TZ, TMPDIR, USER, LOGNAME, SHELL and
+// Options.EnvAllowlist), then Spec.Env, then CI=true, RUNBOOK=true,
+// RUNBOOK_RUN_ID, RUNBOOK_STEP, RUNBOOK_ATTEMPT and RUNBOOK_WORKSPACE. A later
+// value wins over an earlier one of the same name.
+//
+// # Processes
+//
+// Each attempt has its own process group. When the shell exits, whatever is
+// left in its group is SIGKILLed; on cancel or timeout the group gets SIGTERM,
+// then SIGKILL after the grace period. Run returns once the shell has exited
+// and no live process is left in the group. The shell also gets SIGKILL if
+// the runner dies (Pdeathsig), but its children do not: Options.OnStart lets
+// a server record process groups and reap them after a crash.
+//
+// A process that leaves the group (setsid, setpgid) escapes all of this, as
+// it would under most CI runners without cgroups. If it keeps the step's
+// output pipes open, Run stops reading shortly after the group is gone and
+// says so in the step's log instead of waiting for it.
+package local
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/runbookhq/runbook/internal/executor"
+)
+
+// DefaultGracePeriod is how long a cancelled step may take to stop after
+// SIGTERM before it gets SIGKILL.
+const DefaultGracePeriod = 10 * time.Second
+
+// baseAllowlist names the runner variables a step may see: locale, time
+// zone and identity, which programs need to behave normally and which hold
+// no secrets.
+var baseAllowlist = []string{"LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL"}
+
+// Options configures an Executor. The zero value is usable.
+type Options struct {
+	// GracePeriod is the time between SIGTERM and SIGKILL on cancel or
+	// timeout. Zero means DefaultGracePeriod.
+	GracePeriod time.Duration
+	// RunbookBinary is what `repo_cloner` on a step's PATH points at; the
+	// binary dispatches on argv[0]. Empty means this process's executable.
+	RunbookBinary string
+	// EnvAllowlist names further runner variables a step may see (a proxy
+	// setting, say). Only list variables that hold no secrets.
+	EnvAllowlist []string
+	// OnStart, if set, is called with the process group of each attempt as
+	// soon as it starts, before any output is read; it must return quickly.
+	// Pdeathsig kills only the shell when the runner dies, so a server
+	// records these groups to SIGKILL what is left of them after a crash.
+	OnStart func(spec executor.Spec, pgid int)
+}
+
+// Executor runs step attempts as local processes. It implements
+// executor.Executor.
+type Executor struct {
+	grace   time.Duration
+	binDir  string   // private directory holding the repo_cloner symlink
+	bash    string   // absolute path of bash; "" means fall back to /bin/sh
+	baseEnv []string // PATH, HOME and allowlisted runner variables
+	onStart func(executor.Spec, int)
+}
+
+var _ executor.Executor = (*Executor)(nil)
+
+// New prepares an Executor. Call Close when no Run is in progress any more.
+func New(opts Options) (*Executor, error) {
+	e := &Executor{grace: opts.GracePeriod, onStart: opts.OnStart}
+	if e.grace <= 0 {
+		e.grace = DefaultGracePeriod
+	}
+	for _, name := range opts.EnvAllowlist {
+		if !validEnvName(name) {
+			return nil, fmt.Errorf("local executor: EnvAllowlist entry %q is not a variable name", name)
+		}
+	}
+	bin := opts.RunbookBinary
+	if bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("local executor: finding the runbook binary for repo_cloner (set Options.RunbookBinary): %w", err)
+		}
+		bin = exe
+	}
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return nil, fmt.Errorf("local executor: resolving RunbookBinary %q: %w", opts.RunbookBinary, err)
+	}
+	if e.binDir, err = os.MkdirTemp("", "runbook-bin-"); err != nil {
+		return nil, fmt.Errorf("local executor: creating the directory for repo_cloner (is TMPDIR writable?): %w", err)
+	}
+	if err := os.Symlink(bin, filepath.Join(e.binDir, "repo_cloner")); err != nil {
+		os.RemoveAll(e.binDir)
+		return nil, fmt.Errorf("local executor: linking repo_cloner to %s: %w", bin, err)
+	}
+	if p, err := exec.LookPath("bash"); err == nil {
+		e.bash, _ = filepath.Abs(p)
+	}
+	e.baseEnv = runnerEnv(e.binDir, slices.Concat(baseAllowlist, opts.EnvAllowlist))
+	return e, nil
+}
+
+// Close removes the executor's private directory. Steps still running lose
+// `repo_cloner`, so call it only once every Run has returned.
+func (e *Executor) Close() error {
+	if err := os.RemoveAll(e.binDir); err != nil {
+		return fmt.Errorf("local executor: removing %s: %w", e.binDir, err)
+	}
+	return nil
+}
+
+// runnerEnv is the part of a step's environment taken from the runner.
+func runnerEnv(binDir string, allow []string) []string {
+	path := os.Getenv("PATH")
+	if path == "" {
+		path = "/usr/local/bin:/usr/bin:/bin"
+	}
+	env := []string{"PATH=" + binDir + string(os.PathListSeparator) + path}
+	if home, ok := os.LookupEnv("HOME"); ok {
+		env = append(env, "HOME="+home)
+	}
+	for _, name := range allow {
+		if v, ok := os.LookupEnv(name); ok {
+			env = append(env, name+"="+v)
+		}
+	}
+	return env
+}
+
+// validEnvName rejects names that would corrupt the environment block. The
+// workflow package enforces the stricter shell rules; this guards the
+// executor against other callers.
+func validEnvName(name string) bool {
+	return name != "" && !strings.ContainsAny(name, "=\x00")
+}
+
+var errNoWorkspace = errors.New("the step has no workspace directory (Spec.Workspace is empty)")

@@ -1,0 +1,192 @@
+package local
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/runbookhq/runbook/internal/executor"
+	"github.com/runbookhq/runbook/internal/logline"
+)
+
+// MaxLineBytes is the longest piece of a line a sink receives. A longer line
+// arrives as several consecutive lines of at most this size; no byte is lost.
+const MaxLineBytes = 64 << 10
+
+// drainDelay is how long Run keeps reading after every process of the step's
+// group is gone. Only a process that left the group can still hold the pipes
+// then, and its output is not worth hanging the step for.
+const drainDelay = 500 * time.Millisecond
+
+const cutNote = "runbook: stopped reading output: a process that left the step's process group (setsid?) still holds stdout or stderr"
+
+// readers recycles the 64 KiB buffers: a step that prints nothing should not
+// pay for allocating and zeroing them.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, MaxLineBytes) }}
+
+// output reads a step's stdout and stderr and numbers their lines into one
+// sequence for the sink.
+type output struct {
+	sink   executor.Sink
+	mu     sync.Mutex // serialises sink calls and numbering
+	n      int64
+	err    error         // the sink's first error; later lines are dropped
+	last   time.Time     // when the last delivered line was read
+	r, w   [2]*os.File   // read (ours) and write (the child's) ends: stdout, stderr
+	done   chan struct{} // one send per reader that has finished
+	cutOff bool
+}
+
+var streams = [2]logline.Stream{logline.Stdout, logline.Stderr}
+
+func newOutput(sink executor.Sink) *output {
+	return &output{sink: sink, done: make(chan struct{}, 2)}
+}
+
+// emit numbers and delivers one line read at time at. text may alias a read
+// buffer: the sink contract says sinks copy what they keep.
+func (o *output) emit(s logline.Stream, text []byte, at time.Time) {
+	o.mu.Lock()
+	if o.err == nil {
+		// Two streams are read concurrently: keep times in line order.
+		if at.Before(o.last) {
+			at = o.last
+		}
+		o.last = at
+		o.n++
+		o.err = o.sink.WriteLine(logline.Line{N: o.n, Stream: s, Time: at, Text: text})
+	}
+	o.mu.Unlock()
+}
+
+// clockReader notes when each read returned. Every line that a read
+// completes was read at that moment, and one clock reading per read (often
+// a hundred lines) rather than per line saves a third of the CPU time the
+// executor spends on output.
+type clockReader struct {
+	f  *os.File
+	at time.Time
+}
+
+func (c *clockReader) Read(p []byte) (int, error) {
+	n, err := c.f.Read(p)
+	c.at = time.Now()
+	return n, err
+}
+
+// pipes gives cmd a fresh pipe for stdout and one for stderr. Plain pipes
+// (rather than an io.Writer on cmd) let us read straight from the kernel and
+// decide ourselves when to stop waiting for them.
+func (o *output) pipes(cmd *exec.Cmd) error {
+	for i := range o.r {
+		r, w, err := os.Pipe()
+		if err != nil {
+			o.closeChildEnds()
+			o.closeAll()
+			return err
+		}
+		o.r[i], o.w[i] = r, w
+		growPipe(r)
+	}
+	cmd.Stdout, cmd.Stderr = o.w[0], o.w[1]
+	return nil
+}
+
+// pipeSize is the kernel buffer we ask for per pipe (the default is 64 KiB).
+// A chatty step then blocks less often on a full pipe, and each of our reads
+// takes more lines: about 20% less overhead on 200,000 lines. It stays well
+// under the per-user soft limit (64 MiB) even with 100 steps running.
+const pipeSize = 256 << 10
+
+// growPipe asks for pipeSize; it is only an optimisation, so a refusal is
+// ignored.
+func growPipe(f *os.File) {
+	const fSetPipeSz = 1031 // F_SETPIPE_SZ, missing from package syscall
+	if rc, err := f.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) { _, _, _ = syscall.Syscall(syscall.SYS_FCNTL, fd, fSetPipeSz, pipeSize) })
+	}
+}
+
+// closeChildEnds drops our copies of the write ends once the child has its
+// own, so that EOF arrives when the step's processes are gone.
+func (o *output) closeChildEnds() {
+	for _, w := range o.w {
+		if w != nil {
+			w.Close()
+		}
+	}
+}
+
+func (o *output) closeAll() {
+	for _, r := range o.r {
+		if r != nil {
+			r.Close()
+		}
+	}
+}
+
+func (o *output) start() {
+	for i := range o.r {
+		go o.read(o.r[i], streams[i])
+	}
+}
+
+// read splits one stream into lines until EOF or the read deadline.
+func (o *output) read(f *os.File, s logline.Stream) {
+	c := &clockReader{f: f}
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(c)
+	defer func() {
+		br.Reset(nil)
+		readers.Put(br)
+		o.done <- struct{}{}
+	}()
+	split := false // the previous piece was a full buffer without '\n'
+	for {
+		line, err := br.ReadSlice('\n')
+		switch {
+		case err == bufio.ErrBufferFull:
+			o.emit(s, line, c.at)
+			split = true
+			continue
+		case len(line) > 0 && line[len(line)-1] == '\n':
+			// A line of exactly MaxLineBytes leaves only its '\n' for the
+			// next read: that is its end, not an empty line.
+			if !split || len(line) > 1 {
+				o.emit(s, line[:len(line)-1], c.at)
+			}
+		case len(line) > 0:
+			o.emit(s, line, c.at) // the last line had no '\n', or we stopped reading
+		}
+		split = false
+		if err != nil {
+			return
+		}
+	}
+}
+
+// finish waits for both readers, cutting them off drainDelay after the
+// step's processes are gone, and returns the sink's first error.
+func (o *output) finish() error {
+	t := time.NewTimer(drainDelay)
+	defer t.Stop()
+	for finished := 0; finished < 2; {
+		select {
+		case <-o.done:
+			finished++
+		case <-t.C:
+			o.cutOff = true
+			for _, r := range o.r {
+				_ = r.SetReadDeadline(time.Now())
+			}
+		}
+	}
+	o.closeAll()
+	if o.cutOff {
+		o.emit(logline.Stderr, []byte(cutNote), time.Now())
+	}
+	return o.err
+}

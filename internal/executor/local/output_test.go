@@ -1,0 +1,98 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/runbookhq/runbook/internal/logline"
+)
+
+func TestStreamsKeptApartAndNumbered(t *testing.T) {
+	e := newExec(t, Options{})
+	res, s := run(t, e, newSpec(t, "for i in 1 2 3; do echo out$i; echo err$i >&2; done"))
+	checkResult(t, res, 0, false, false)
+	if got := s.texts(logline.Stdout); !slices.Equal(got, []string{"out1", "out2", "out3"}) {
+		t.Errorf("stdout = %q", got)
+	}
+	if got := s.texts(logline.Stderr); !slices.Equal(got, []string{"err1", "err2", "err3"}) {
+		t.Errorf("stderr = %q", got)
+	}
+	// The two pipes race, so only the numbering is fixed: 1..6, no gaps.
+	for i, l := range s.lines {
+		if l.N != int64(i+1) {
+			t.Fatalf("line %d has N = %d; lines: %+v", i+1, l.N, s.lines)
+		}
+	}
+}
+
+func TestLineEdges(t *testing.T) {
+	e := newExec(t, Options{})
+	const M = MaxLineBytes
+	for _, tc := range []struct {
+		name, cmd string
+		want      []string
+	}{
+		{"final line without newline", `printf 'a\n\nb'`, []string{"a", "", "b"}},
+		{"carriage return and invalid UTF-8 kept", `printf 'x\r\n\xff\xfe\xc3( ok\n'`, []string{"x\r", "\xff\xfe\xc3( ok"}},
+		{"NUL bytes kept", `printf 'a\0b\n'`, []string{"a\x00b"}},
+		{"long line split", `head -c 200000 /dev/zero | tr '\0' a; echo; echo next`,
+			[]string{strings.Repeat("a", M), strings.Repeat("a", M), strings.Repeat("a", M), strings.Repeat("a", 200000-3*M), "next"}},
+		{"line of exactly the limit", `head -c 65536 /dev/zero | tr '\0' b; printf '\n\nc\n'`,
+			[]string{strings.Repeat("b", M), "", "c"}},
+		{"long final line without newline", `head -c 70000 /dev/zero | tr '\0' d`,
+			[]string{strings.Repeat("d", M), strings.Repeat("d", 70000-M)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, s := run(t, e, newSpec(t, tc.cmd))
+			checkResult(t, res, 0, false, false)
+			got := s.texts(logline.Stdout)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got %d lines (lengths %v), want %d (lengths %v)", len(got), lens(got), len(tc.want), lens(tc.want))
+			}
+		})
+	}
+}
+
+func TestFinalStderrLineWithoutNewline(t *testing.T) {
+	e := newExec(t, Options{})
+	res, s := run(t, e, newSpec(t, `printf 'fatal: no' >&2; exit 2`))
+	checkResult(t, res, 2, false, false)
+	if got := s.texts(logline.Stderr); !slices.Equal(got, []string{"fatal: no"}) {
+		t.Errorf("stderr = %q", got)
+	}
+}
+
+func lens(ss []string) []int {
+	n := make([]int, len(ss))
+	for i, s := range ss {
+		n[i] = len(s)
+	}
+	return n
+}
+
+// failSink fails from its second line on.
+type failSink struct{ n int }
+
+func (f *failSink) WriteLine(logline.Line) error {
+	if f.n++; f.n > 1 {
+		return errors.New("disk full")
+	}
+	return nil
+}
+
+// A sink that fails must not block the step: its output is still drained
+// (far more than a pipe buffer here), and Run reports the sink's error.
+func TestSinkErrorDoesNotBlockStep(t *testing.T) {
+	e := newExec(t, Options{})
+	f := &failSink{}
+	res := e.Run(context.Background(), newSpec(t, "seq 100000; echo done >&2"), f)
+	if res.ExitCode != 0 || res.Err == nil || !strings.Contains(res.Err.Error(), "disk full") {
+		t.Fatalf("Run = %+v, want exit 0 and the sink's error", res)
+	}
+	if f.n != 2 {
+		t.Errorf("sink called %d times, want 2 (no calls after its error)", f.n)
+	}
+}
