@@ -1,0 +1,101 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/runbookhq/runbook/internal/store"
+)
+
+// ClaimCommands implements store.Store. SKIP LOCKED lets claimers on
+// several servers pass over the rows another claimer is taking.
+func (s *Store) ClaimCommands(ctx context.Context, owner string, limit int, lease time.Duration) ([]store.Command, error) {
+	if err := store.CheckClaim(owner, limit, lease); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	rows, err := s.pool.Query(ctx, `WITH picked AS (
+			SELECT id FROM outbox
+			WHERE done_at IS NULL AND available_at <= $3 AND (lease_until IS NULL OR lease_until <= $3)
+			ORDER BY available_at, id LIMIT $4
+			FOR UPDATE SKIP LOCKED)
+		UPDATE outbox o SET claimed_by = $1, lease_until = $2, claims = o.claims + 1
+		FROM picked WHERE o.id = picked.id
+		RETURNING o.id, o.run_id, o.tenant_id, o.kind, o.step, o.attempt, o.timeout_ns, o.status, o.reason,
+			o.available_at, o.claimed_by, o.lease_until, o.claims`,
+		owner, now.Add(lease), now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claiming commands for %q: %w", owner, err)
+	}
+	defer rows.Close()
+	var cmds []store.Command
+	for rows.Next() {
+		var (
+			c       store.Command
+			timeout int64
+		)
+		if err := rows.Scan(&c.ID, &c.RunID, &c.TenantID, &c.Kind, &c.Step, &c.Attempt, &timeout, &c.Status, &c.Reason,
+			&c.AvailableAt, &c.Owner, &c.LeaseUntil, &c.Claims); err != nil {
+			return nil, fmt.Errorf("postgres: claiming commands for %q: %w", owner, err)
+		}
+		c.Timeout = time.Duration(timeout)
+		c.AvailableAt, c.LeaseUntil = c.AvailableAt.UTC(), c.LeaseUntil.UTC()
+		cmds = append(cmds, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: claiming commands for %q: %w", owner, err)
+	}
+	slices.SortFunc(cmds, store.CompareCommands) // RETURNING has no defined order
+	return cmds, nil
+}
+
+// ExtendLease implements store.Store.
+func (s *Store) ExtendLease(ctx context.Context, id int64, owner string, lease time.Duration) error {
+	if lease <= 0 {
+		return fmt.Errorf("%w: lease %v must be positive", store.ErrInvalid, lease)
+	}
+	return s.ownedUpdate(ctx, id, owner, "extending the lease of", false,
+		`UPDATE outbox SET lease_until = $1 WHERE id = $2 AND claimed_by = $3 AND done_at IS NULL`, s.now().Add(lease), id, owner)
+}
+
+// CompleteCommand implements store.Store.
+func (s *Store) CompleteCommand(ctx context.Context, id int64, owner string) error {
+	return s.ownedUpdate(ctx, id, owner, "completing", true,
+		`UPDATE outbox SET done_at = $1 WHERE id = $2 AND claimed_by = $3 AND done_at IS NULL`, s.now(), id, owner)
+}
+
+// ownedUpdate runs an update that only matches a command owner holds, and
+// when it matches nothing, says why.
+func (s *Store) ownedUpdate(ctx context.Context, id int64, owner, what string, doneOK bool, q string, args ...any) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, q, args...)
+		if err != nil || tag.RowsAffected() == 1 {
+			return err
+		}
+		var (
+			claimedBy *string
+			done      *time.Time
+		)
+		err = tx.QueryRow(ctx, `SELECT claimed_by, done_at FROM outbox WHERE id = $1`, id).Scan(&claimedBy, &done)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: command %d", store.ErrNotFound, id)
+		}
+		if err != nil {
+			return err
+		}
+		holder := ""
+		if claimedBy != nil {
+			holder = *claimedBy
+		}
+		return store.OwnershipError(id, owner, holder, done != nil, doneOK)
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("postgres: %s command %d: %w", what, id, err)
+	}
+	return err
+}

@@ -1,0 +1,163 @@
+// Package sqlite is the embedded Store: one file, no server, pure Go
+// (modernc.org/sqlite). It uses WAL, a busy timeout, foreign keys, and
+// exactly one writer connection beside a pool of read-only connections, so
+// writers queue in Go instead of failing with "database is locked".
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/runbookhq/runbook/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// FileName is the database's name inside the data directory.
+const FileName = "runbook.db"
+
+// readConns bounds the read pool: reads never block the writer under WAL,
+// and more than a few buy nothing on small machines.
+const readConns = 4
+
+// Store is the SQLite implementation of store.Store.
+type Store struct {
+	path  string
+	w     *sql.DB // exactly one connection: the single writer
+	r     *sql.DB // query_only connections
+	now   func() time.Time
+	cache *store.RunCache
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) dir/runbook.db and migrates it.
+func Open(ctx context.Context, dir string, opts ...store.Option) (*Store, error) {
+	o := store.ApplyOptions(opts...)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: creating the data directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("sqlite: data directory %q: the path may not contain '?' or '#'", dir)
+	}
+	w, err := openDB(path, "&_txlock=immediate", 1)
+	if err != nil {
+		return nil, err
+	}
+	r, err := openDB(path, "&_pragma=query_only(1)", readConns)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	s := &Store{path: path, w: w, r: r, now: o.Now, cache: store.NewRunCache(o.CacheSize)}
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openDB opens a pool of n connections. In WAL mode synchronous(NORMAL)
+// keeps every commit through a killed process (kill -9), and the database
+// consistent through power loss, which may drop the last commits; FULL
+// would keep those too, at an fsync per commit (docs/adr/0004-store.md).
+func openDB(path, extra string, n int) (*sql.DB, error) {
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" + extra
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: opening %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxLifetime(0)
+	return db, nil
+}
+
+// Migrate applies pending migrations through the writer connection.
+func (s *Store) Migrate(ctx context.Context) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.w, sub)
+	if err != nil {
+		return fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("sqlite: migrating %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Close closes both pools, waiting for statements in flight.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = errors.Join(s.w.Close(), s.r.Close()) })
+	return s.closeErr
+}
+
+// write runs fn in a transaction on the single writer connection.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: starting a write: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: committing: %w", err)
+	}
+	return nil
+}
+
+// read runs fn in a read transaction: one consistent snapshot under WAL.
+func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("sqlite: starting a read: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// Times are stored as unix microseconds; NULL for the zero time.
+
+func micros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
