@@ -90,8 +90,11 @@ func testCloseMidway(t *testing.T, open Opener) {
 	}
 	checkProjection(t, got, lastOK)
 	checkReplay(t, s2, got, lastOK)
-	// The reopened store carries on where the first stopped.
-	if _, _, err := s2.Apply(ctx, r.ID, evs[ok]); err != nil && !errors.Is(err, store.ErrRejected) {
-		t.Fatalf("Apply after reopening: %v", err)
+	// The reopened store carries on where the first stopped. (When Close
+	// lost the race to every Apply, there is nothing left to apply.)
+	if ok < len(evs) {
+		if _, _, err := s2.Apply(ctx, r.ID, evs[ok]); err != nil && !errors.Is(err, store.ErrRejected) {
+			t.Fatalf("Apply after reopening: %v", err)
+		}
 	}
 }
