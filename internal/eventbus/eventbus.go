@@ -5,7 +5,10 @@
 // LISTEN/NOTIFY fan-out between replicas can feed the same Bus later.
 package eventbus
 
-import "sync"
+import (
+	"strconv"
+	"sync"
+)
 
 // Note says that a topic advanced; Seq is the newest sequence number known
 // to the publisher (the run's last event, say).
@@ -79,3 +82,7 @@ func (b *Bus) Publish(n Note) {
 		}
 	}
 }
+
+// RunTopic is the topic of a run's changes: the scheduler publishes on it
+// after every event it logs, and live readers of the run subscribe to it.
+func RunTopic(runID int64) string { return "run/" + strconv.FormatInt(runID, 10) }

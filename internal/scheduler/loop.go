@@ -1,0 +1,135 @@
+package scheduler
+
+import (
+	"context"
+	"time"
+
+	"github.com/runbookhq/runbook/internal/engine"
+	"github.com/runbookhq/runbook/internal/store"
+)
+
+// loop claims commands until Shutdown. It sleeps until a signal (an Apply
+// that enqueued commands, a freed slot), the earliest known retry, or the
+// poll interval, whichever comes first.
+func (s *Scheduler) loop() {
+	defer close(s.loopDone)
+	backoff := minBackoff
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		full, err := s.claim()
+		wait := pollInterval
+		switch {
+		case err != nil:
+			s.log.Warn("claiming commands failed, retrying", "in", backoff, "err", err)
+			wait, backoff = backoff, min(2*backoff, maxBackoff)
+		case full:
+			wait, backoff = 0, minBackoff
+		default:
+			backoff = minBackoff
+			if due := s.takeDue(); !due.IsZero() {
+				wait = min(wait, max(time.Until(due), 0))
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-s.stop:
+			return
+		case <-s.wake:
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// takeDue returns the earliest pending retry time, forgetting it once past.
+func (s *Scheduler) takeDue() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	due := s.nextDue
+	if !due.IsZero() && !due.After(time.Now()) {
+		s.nextDue = time.Time{}
+	}
+	return due
+}
+
+// claim claims one batch and hands each command to a goroutine. full says
+// the batch was full, so more may be waiting.
+func (s *Scheduler) claim() (full bool, err error) {
+	s.mu.Lock()
+	limit := min(claimBatch, s.maxHeld-len(s.held))
+	s.mu.Unlock()
+	if limit <= 0 {
+		return false, nil // a finishing command signals the loop
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmds, err := s.cfg.Store.ClaimCommands(ctx, s.cfg.Owner, limit, s.cfg.Lease)
+	if err != nil {
+		return false, err
+	}
+	// Register every start before any goroutine runs, so a cancel_step in
+	// the same batch finds the attempt it stops.
+	s.mu.Lock()
+	todo := cmds[:0]
+	for _, c := range cmds {
+		if s.held[c.ID] {
+			continue // our own lease expired and we claimed it again: it is already in hand
+		}
+		s.held[c.ID] = true
+		if c.Kind == store.CommandStartStep {
+			s.tasks[taskKey{c.RunID, c.Step, c.Attempt}] = newTask(c)
+		}
+		todo = append(todo, c)
+	}
+	s.wg.Add(len(todo))
+	s.mu.Unlock()
+	for _, c := range todo {
+		go s.handle(c)
+	}
+	return len(cmds) == limit, nil
+}
+
+// handle carries out one command.
+func (s *Scheduler) handle(c store.Command) {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.held, c.ID)
+		s.mu.Unlock()
+		s.signal()
+	}()
+	switch c.Kind {
+	case store.CommandStartStep:
+		s.startStep(c)
+	case store.CommandCancelStep:
+		s.mu.Lock()
+		t := s.tasks[taskKey{c.RunID, c.Step, c.Attempt}]
+		s.mu.Unlock()
+		if t != nil {
+			t.cancel(errCancelled)
+		}
+		s.complete(c)
+	case store.CommandRetryDue:
+		_, err := s.applyDurable(c.RunID, engine.Event{Kind: engine.RetryDue, Step: c.Step, Attempt: c.Attempt})
+		if err != nil && !permanent(err) {
+			return // forced to stop: the command stays and is claimed after restart
+		}
+		s.complete(c)
+	case store.CommandFinishRun:
+		s.log.Info("run finished", "run", c.RunID, "tenant", c.TenantID, "status", c.Status, "reason", c.Reason)
+		if s.cfg.Bus != nil {
+			s.after(c.RunID, engine.Event{}, nil)
+		}
+		s.complete(c)
+	default:
+		s.log.Error("unknown outbox command; completing it so it does not block the queue (a newer server wrote it?)",
+			"run", c.RunID, "command", c.ID, "kind", c.Kind)
+		s.complete(c)
+	}
+}

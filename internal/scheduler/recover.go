@@ -1,0 +1,196 @@
+package scheduler
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/runbookhq/runbook/internal/engine"
+	"github.com/runbookhq/runbook/internal/executor"
+)
+
+// LostOnRestart is the reason recorded for the steps a dead process left
+// queued or running.
+const LostOnRestart = "the server stopped while the step ran (it was restarted); the step's processes were killed"
+
+// OnStepStart records a step's process group so that a later Start can kill
+// what is left of it if this process dies without cleaning up. Pass it as
+// the local executor's Options.OnStart. The record holds the group id and
+// the leader's start time, so a recycled pid is never killed.
+func (s *Scheduler) OnStepStart(spec executor.Spec, pgid int) {
+	if run, err := strconv.ParseInt(spec.RunID, 10, 64); err == nil {
+		s.mu.Lock()
+		if t := s.tasks[taskKey{run, spec.Step, spec.Attempt}]; t != nil {
+			t.mu.Lock()
+			t.pgid = pgid
+			t.mu.Unlock()
+		}
+		s.mu.Unlock()
+	}
+	start, err := procStart(pgid)
+	if err != nil {
+		s.log.Warn("cannot record the step's process group; it may outlive a crash", "run", spec.RunID, "step", spec.Step, "err", err)
+		return
+	}
+	body := fmt.Sprintf("%d %d\n", pgid, start)
+	if err := os.WriteFile(s.recordPath(spec), []byte(body), 0o600); err != nil {
+		s.log.Warn("cannot record the step's process group; it may outlive a crash", "run", spec.RunID, "step", spec.Step, "err", err)
+	}
+}
+
+// recordPath names a step attempt's process record. The step name is
+// hashed: it may hold any character.
+func (s *Scheduler) recordPath(spec executor.Spec) string {
+	h := sha256.Sum256([]byte(spec.Step))
+	name := fmt.Sprintf("%s-%s-%d", spec.RunID, hex.EncodeToString(h[:8]), spec.Attempt)
+	return filepath.Join(pgidDir(s.cfg.DataDir), name)
+}
+
+// removeRecord forgets an attempt's process group: the executor has
+// returned, so the group is gone.
+func (s *Scheduler) removeRecord(spec executor.Spec) {
+	if err := os.Remove(s.recordPath(spec)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Warn("removing a process record", "run", spec.RunID, "step", spec.Step, "err", err)
+	}
+}
+
+// reapOrphans SIGKILLs the process groups a dead predecessor recorded, then
+// removes the records. The group's leader (the shell) died with the server
+// (Pdeathsig), so the group is found by its members. Linux does not reuse a
+// number while a group of that id exists, so members with that group id
+// are the step's, unless a new leader of that pid started later (a recycled
+// pid), or a member is older than the recorded leader.
+func (s *Scheduler) reapOrphans() {
+	dir := pgidDir(s.cfg.DataDir)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		s.log.Warn("cannot read process records; orphans of a crash may survive", "dir", dir, "err", err)
+		return
+	}
+	if len(entries) == 0 {
+		return
+	}
+	groups := procGroups()
+	for _, ent := range entries {
+		path := filepath.Join(dir, ent.Name())
+		body, err := os.ReadFile(path)
+		var pgid int
+		var start uint64
+		if err == nil {
+			_, err = fmt.Sscan(string(body), &pgid, &start)
+		}
+		if err != nil || pgid <= 1 {
+			s.log.Warn("ignoring an unreadable process record", "file", path, "err", err)
+			os.Remove(path)
+			continue
+		}
+		if ours(groups[pgid], pgid, start) {
+			if err := syscall.Kill(-pgid, syscall.SIGKILL); err == nil {
+				s.log.Warn("killed the processes of a step orphaned by a crash", "record", ent.Name(), "pgid", pgid, "processes", len(groups[pgid]))
+			}
+		}
+		os.Remove(path)
+	}
+}
+
+// proc is one process as /proc shows it.
+type proc struct {
+	pid   int
+	start uint64 // clock ticks after boot
+}
+
+func ours(members []proc, pgid int, start uint64) bool {
+	if len(members) == 0 {
+		return false
+	}
+	for _, p := range members {
+		if (p.pid == pgid && p.start != start) || p.start < start {
+			return false
+		}
+	}
+	return true
+}
+
+// procGroups maps process group ids to their members.
+func procGroups() map[int][]proc {
+	groups := map[int][]proc{}
+	paths, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // it exited meanwhile
+		}
+		pgrp, start, err := parseStat(b)
+		if err != nil {
+			continue
+		}
+		pid, _ := strconv.Atoi(strings.Split(p, "/")[2])
+		groups[pgrp] = append(groups[pgrp], proc{pid, start})
+	}
+	return groups
+}
+
+// procStart returns a process's start time from /proc/<pid>/stat.
+func procStart(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	_, start, err := parseStat(b)
+	return start, err
+}
+
+// parseStat reads fields 5 (pgrp) and 22 (starttime) of /proc/<pid>/stat.
+// The command name (field 2) may hold spaces and parentheses, so fields are
+// counted after its last ')'.
+func parseStat(b []byte) (pgrp int, start uint64, err error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, errors.New("malformed /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0, 0, errors.New("short /proc stat")
+	}
+	if pgrp, err = strconv.Atoi(f[2]); err != nil {
+		return 0, 0, err
+	}
+	start, err = strconv.ParseUint(f[19], 10, 64)
+	return pgrp, start, err
+}
+
+// markLost applies ExecutorLost to every step a previous process left
+// running. This process runs nothing yet, so in the single-server mode no
+// live owner holds them; the engine retries or fails each one, and the stale
+// start_step commands are completed when claimed. A queued step never
+// started a process (StepStarted is applied before the executor runs), and
+// its start_step command is still in the outbox, so it simply runs once
+// claimed (at once, or when the dead owner's lease expires): a restart does
+// not cost it an attempt.
+func (s *Scheduler) markLost(ctx context.Context) error {
+	runs, err := s.cfg.Store.RunsInProgress(ctx)
+	if err != nil {
+		return fmt.Errorf("scheduler: recovery: listing runs in progress: %w", err)
+	}
+	for _, r := range runs {
+		for _, st := range r.Steps {
+			if st.Status != engine.StepRunning {
+				continue
+			}
+			e := engine.Event{Kind: engine.ExecutorLost, Step: st.Name, Attempt: st.Attempt, Reason: LostOnRestart}
+			if _, err := s.applyOnce(ctx, r.ID, e); err != nil {
+				return fmt.Errorf("scheduler: recovery: marking step %q of run %d lost: %w", st.Name, r.ID, err)
+			}
+			s.log.Warn("step lost by a previous server process", "run", r.ID, "step", st.Name, "attempt", st.Attempt)
+		}
+	}
+	return nil
+}

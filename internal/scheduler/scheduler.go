@@ -1,0 +1,219 @@
+// Package scheduler is the server's durable driver: it claims the commands
+// the engine enqueued in the store's outbox, runs steps with an executor,
+// feeds their outcomes back through store.Apply, recovers after a crash and
+// shuts down gracefully. runner is its in-memory sibling for `runbook run`.
+// See docs/adr/0006-scheduler.md.
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/runbookhq/runbook/internal/engine"
+	"github.com/runbookhq/runbook/internal/eventbus"
+	"github.com/runbookhq/runbook/internal/executor"
+	"github.com/runbookhq/runbook/internal/logstore"
+	"github.com/runbookhq/runbook/internal/store"
+)
+
+// Defaults for Config's zero fields.
+const (
+	DefaultLease = 30 * time.Second
+	// pollInterval is the safety net of the claim loop: every wake-up that
+	// matters comes from a signal or the retry timer, but a command written
+	// by another process (a second server on Postgres) is only seen by polling.
+	pollInterval = 200 * time.Millisecond
+	// claimBatch bounds one ClaimCommands call.
+	claimBatch = 32
+)
+
+// Config is what a Scheduler needs. Store, Executor and DataDir are
+// required; Logs and Bus may be nil.
+type Config struct {
+	Store    store.Store
+	Executor executor.Executor
+	Logs     *logstore.Store
+	Bus      *eventbus.Bus // notified after every Apply, topic RunTopic(runID)
+	Owner    string        // unique per process; "" means hostname-pid-random
+	DataDir  string        // workspaces/<runID> and pgids/ live here
+	Lease    time.Duration // outbox lease, renewed every Lease/3 while a step runs; 0 means DefaultLease
+	MaxSteps int           // steps running at once in this process; 0 means max(4, 2*GOMAXPROCS)
+	Logger   *slog.Logger  // nil means slog.Default()
+}
+
+// Scheduler drives runs stored in Config.Store. Create it with New, then
+// Start it; Submit and Cancel may be called from any goroutine.
+type Scheduler struct {
+	cfg     Config
+	log     *slog.Logger
+	maxHeld int           // claimed commands held at once, running or waiting for a slot
+	slots   chan struct{} // one token per running step
+	wake    chan struct{} // cap 1: "claim now"
+
+	mu      sync.Mutex
+	held    map[int64]bool    // command IDs being handled, so a re-claimed lease is not run twice
+	tasks   map[taskKey]*task // start_step commands being handled, by attempt
+	nextDue time.Time         // earliest retry_due this process enqueued
+
+	started  atomic.Bool
+	stopping atomic.Bool
+	stop     chan struct{}      // closed by Shutdown: no more claims
+	loopDone chan struct{}      // closed when the claim loop has returned
+	force    context.Context    // cancelled when Shutdown is forced: stop retrying writes
+	forceNow context.CancelFunc // cancels force
+	wg       sync.WaitGroup     // every command goroutine
+	shutOnce sync.Once
+}
+
+// taskKey names one attempt of one step.
+type taskKey struct {
+	run     int64
+	step    string
+	attempt int
+}
+
+// New checks cfg and returns a Scheduler that is not started yet.
+func New(cfg Config) (*Scheduler, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("scheduler: Config.Store is required")
+	case cfg.Executor == nil:
+		return nil, errors.New("scheduler: Config.Executor is required")
+	case cfg.DataDir == "":
+		return nil, errors.New("scheduler: Config.DataDir is required (workspaces and process records live there)")
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.MaxSteps <= 0 {
+		cfg.MaxSteps = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Owner == "" {
+		cfg.Owner = DefaultOwner()
+	}
+	for _, d := range []string{workspaceRoot(cfg.DataDir), pgidDir(cfg.DataDir)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("scheduler: creating %s (is DataDir writable?): %w", d, err)
+		}
+	}
+	force, forceNow := context.WithCancel(context.Background())
+	return &Scheduler{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "scheduler"),
+		maxHeld:  2*cfg.MaxSteps + claimBatch,
+		slots:    make(chan struct{}, cfg.MaxSteps),
+		wake:     make(chan struct{}, 1),
+		held:     map[int64]bool{},
+		tasks:    map[taskKey]*task{},
+		stop:     make(chan struct{}),
+		loopDone: make(chan struct{}),
+		force:    force,
+		forceNow: forceNow,
+	}, nil
+}
+
+// DefaultOwner is hostname-pid-random: unique per process, readable in the
+// outbox.
+func DefaultOwner() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), strconv.FormatInt(time.Now().UnixNano()%1e9, 36))
+}
+
+// RunTopic is the event bus topic of a run's changes.
+func RunTopic(runID int64) string { return eventbus.RunTopic(runID) }
+
+func workspaceRoot(dataDir string) string { return filepath.Join(dataDir, "workspaces") }
+func pgidDir(dataDir string) string       { return filepath.Join(dataDir, "pgids") }
+
+// Start recovers from a previous process that died (it reaps the process
+// groups it left and marks its unfinished steps lost), then claims commands
+// in the background until Shutdown. It fails when recovery cannot read the
+// store; call it again to retry.
+func (s *Scheduler) Start(ctx context.Context) error {
+	if s.stopping.Load() {
+		return errors.New("scheduler: Start after Shutdown")
+	}
+	if s.started.Load() {
+		return errors.New("scheduler: already started")
+	}
+	s.reapOrphans()
+	if err := s.markLost(ctx); err != nil {
+		return err
+	}
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("scheduler: already started")
+	}
+	go s.loop()
+	return nil
+}
+
+// Submit creates a run and requests it. It returns the run as stored once
+// RunRequested is applied (its first steps are queued).
+func (s *Scheduler) Submit(ctx context.Context, nr store.NewRun) (store.Run, error) {
+	r, err := s.cfg.Store.CreateRun(ctx, nr)
+	if err != nil {
+		return store.Run{}, err
+	}
+	if _, err := s.applyOnce(ctx, r.ID, engine.Event{Kind: engine.RunRequested}); err != nil {
+		return store.Run{}, fmt.Errorf("scheduler: requesting run %d: %w", r.ID, err)
+	}
+	return s.cfg.Store.GetRun(ctx, nr.TenantID, r.ID)
+}
+
+// Cancel asks a run of tenantID to stop; reason is recorded. Another
+// tenant's run fails with store.ErrNotFound. Cancelling an ended run is a
+// no-op.
+func (s *Scheduler) Cancel(ctx context.Context, tenantID, runID int64, reason string) error {
+	if _, err := s.cfg.Store.GetRun(ctx, tenantID, runID); err != nil {
+		return err
+	}
+	if reason == "" {
+		reason = "cancelled"
+	}
+	_, err := s.applyOnce(ctx, runID, engine.Event{Kind: engine.CancelRequested, Reason: reason})
+	return err
+}
+
+// signal wakes the claim loop without blocking.
+func (s *Scheduler) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// after reports an applied event: live readers are notified, the loop is
+// woken for new commands and a retry's due time is remembered. The store
+// does not return the event's Seq, so the note carries 0: readers re-read
+// the run's events after their last seq anyway.
+func (s *Scheduler) after(runID int64, e engine.Event, cmds []engine.Command) {
+	if s.cfg.Bus != nil {
+		s.cfg.Bus.Publish(eventbus.Note{Topic: RunTopic(runID)})
+	}
+	if len(cmds) == 0 {
+		return
+	}
+	for _, c := range cmds {
+		if c.Kind == engine.ScheduleRetry {
+			due := e.Time.Add(c.Delay)
+			s.mu.Lock()
+			if s.nextDue.IsZero() || due.Before(s.nextDue) {
+				s.nextDue = due
+			}
+			s.mu.Unlock()
+		}
+	}
+	s.signal()
+}

@@ -1,0 +1,246 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/runbookhq/runbook/internal/engine"
+	"github.com/runbookhq/runbook/internal/executor"
+	"github.com/runbookhq/runbook/internal/logline"
+	"github.com/runbookhq/runbook/internal/logstore"
+	"github.com/runbookhq/runbook/internal/store"
+)
+
+// Why a step's context was cancelled.
+var (
+	errCancelled = errors.New("the engine cancelled the step")
+	errLeaseLost = errors.New("the outbox lease was lost")
+)
+
+// shutdownCause stops a step whose grace period ended; its text is the
+// reason recorded with ExecutorLost.
+type shutdownCause struct{ grace time.Duration }
+
+func (c shutdownCause) Error() string {
+	return fmt.Sprintf("the server shut down before the step finished (grace period %v ended)", c.grace)
+}
+
+// task is one start_step command in hand: claimed, maybe waiting for a slot,
+// maybe running.
+type task struct {
+	cmd    store.Command
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	mu      sync.Mutex
+	pgid    int  // the running attempt's process group; 0 before and after
+	started bool // past the point where shutdown may drop it
+}
+
+func newTask(c store.Command) *task {
+	// A step's context does not derive from any request's: it ends only by
+	// cancel_step, a lost lease or shutdown.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return &task{cmd: c, ctx: ctx, cancel: cancel}
+}
+
+// startStep runs one start_step command to its end.
+func (s *Scheduler) startStep(c store.Command) {
+	key := taskKey{c.RunID, c.Step, c.Attempt}
+	s.mu.Lock()
+	t := s.tasks[key]
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.tasks, key)
+		s.mu.Unlock()
+		t.cancel(nil)
+	}()
+	hbDone := make(chan struct{})
+	defer close(hbDone)
+	go s.heartbeat(t, hbDone)
+
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	case <-t.ctx.Done():
+		s.leaveUnstarted(t)
+		return
+	}
+	t.mu.Lock()
+	if s.stopping.Load() || t.ctx.Err() != nil {
+		t.mu.Unlock()
+		s.leaveUnstarted(t)
+		return
+	}
+	t.started = true
+	t.mu.Unlock()
+
+	ws := filepath.Join(workspaceRoot(s.cfg.DataDir), strconv.FormatInt(c.RunID, 10))
+	if err := os.MkdirAll(ws, 0o755); err != nil {
+		s.finishStep(t, engine.Event{Kind: engine.StepExited, ExitCode: -1,
+			Reason: fmt.Sprintf("creating the step's workspace %s: %v", ws, err)})
+		return
+	}
+	started := engine.Event{Kind: engine.StepStarted, Time: time.Now(), Step: c.Step, Attempt: c.Attempt}
+	st, err := s.applyDurable(c.RunID, started)
+	if err != nil {
+		if permanent(err) { // the run is gone or the engine refuses: nothing to run
+			s.log.Error("could not start step", "run", c.RunID, "step", c.Step, "attempt", c.Attempt, "err", err)
+			s.complete(c)
+		}
+		return
+	}
+	i := st.Workflow.StepIndex(c.Step)
+	if i < 0 || st.Steps[i].Attempt != c.Attempt || st.Steps[i].Status != engine.StepRunning ||
+		!st.Steps[i].StartedAt.Equal(started.Time.UTC().Truncate(time.Microsecond)) {
+		// Stale: the attempt was lost, cancelled or ended before this claim.
+		s.complete(c)
+		return
+	}
+	if st.StopReason != "" {
+		// The run began stopping before the step started (its cancel_step may
+		// already be done): end the attempt without running anything.
+		s.finishStep(t, engine.Event{Kind: engine.StepExited, ExitCode: -1, Reason: st.StopReason})
+		return
+	}
+
+	spec := executor.Spec{
+		RunID:     strconv.FormatInt(c.RunID, 10),
+		Step:      c.Step,
+		Attempt:   c.Attempt,
+		Command:   st.Workflow.Steps[i].Command,
+		Env:       stepEnv(st, i),
+		Workspace: ws,
+		Timeout:   c.Timeout,
+	}
+	sink := &logSink{logs: s.cfg.Logs, key: logstore.Key{Run: spec.RunID, Step: spec.Step, Attempt: spec.Attempt}}
+	res := s.cfg.Executor.Run(t.ctx, spec, sink)
+	t.mu.Lock()
+	t.pgid = 0 // the group is gone: its id may be reused from now on
+	t.mu.Unlock()
+	s.removeRecord(spec)
+	logErr := sink.close()
+	if logErr != nil {
+		s.log.Warn("step log incomplete", "run", c.RunID, "step", c.Step, "attempt", c.Attempt, "err", logErr)
+	}
+	s.finishStep(t, outcome(t, res, logErr))
+}
+
+// leaveUnstarted handles a task stopped before it got a slot. Only a
+// cancel_step completes it: on a lost lease another owner has it, and on
+// shutdown the next start finds the step queued and decides.
+func (s *Scheduler) leaveUnstarted(t *task) {
+	if errors.Is(context.Cause(t.ctx), errCancelled) {
+		s.finishStep(t, engine.Event{Kind: engine.StepExited, ExitCode: -1, Reason: "cancelled before it started"})
+	}
+}
+
+// outcome turns an executor result into the event the engine hears.
+func outcome(t *task, res executor.Result, logErr error) engine.Event {
+	e := engine.Event{Kind: engine.StepExited, ExitCode: res.ExitCode}
+	switch cause := context.Cause(t.ctx); {
+	case res.Cancelled && errors.As(cause, new(shutdownCause)):
+		e = engine.Event{Kind: engine.ExecutorLost, Reason: cause.Error()}
+	case res.TimedOut:
+		e = engine.Event{Kind: engine.StepTimedOut}
+	case res.Err != nil:
+		e.ExitCode, e.Reason = -1, res.Err.Error()
+	case logErr != nil:
+		e.Reason = "log store: " + logErr.Error()
+	}
+	return e
+}
+
+// finishStep applies the attempt's end and completes its command, unless
+// the lease was lost: then another owner holds the command and decides.
+func (s *Scheduler) finishStep(t *task, e engine.Event) {
+	c := t.cmd
+	if errors.Is(context.Cause(t.ctx), errLeaseLost) {
+		s.log.Warn("lease lost while the step ran; its result is dropped", "run", c.RunID, "step", c.Step, "attempt", c.Attempt)
+		return
+	}
+	e.Time, e.Step, e.Attempt = time.Now(), c.Step, c.Attempt
+	if _, err := s.applyDurable(c.RunID, e); err != nil && !permanent(err) {
+		s.log.Error("the step's result could not be recorded before shutdown; the next start marks it lost",
+			"run", c.RunID, "step", c.Step, "attempt", c.Attempt, "err", err)
+		return
+	}
+	s.complete(c)
+}
+
+// heartbeat renews t's lease every Lease/3 until done. Losing the lease
+// stops the step: another owner may run it now.
+func (s *Scheduler) heartbeat(t *task, done <-chan struct{}) {
+	tick := time.NewTicker(s.cfg.Lease / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(s.force, s.cfg.Lease/3)
+		err := s.cfg.Store.ExtendLease(ctx, t.cmd.ID, s.cfg.Owner, s.cfg.Lease)
+		cancel()
+		switch {
+		case err == nil:
+		case errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound):
+			s.log.Warn("lease lost; stopping the step", "run", t.cmd.RunID, "step", t.cmd.Step, "attempt", t.cmd.Attempt, "err", err)
+			t.cancel(errLeaseLost)
+			return
+		default:
+			s.log.Warn("renewing a lease failed; will retry", "run", t.cmd.RunID, "step", t.cmd.Step, "err", err)
+		}
+	}
+}
+
+// stepEnv is global env overlaid with the run's env vars, then the step's
+// own env, as `runbook run` does.
+func stepEnv(st engine.State, i int) map[string]string {
+	env := st.Workflow.StepEnv(i)
+	for k, v := range st.Vars.Env {
+		if _, own := st.Workflow.Steps[i].Env[k]; !own {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// logSink creates the step's log at its first line, so a silent step costs
+// no file. A log store failure is remembered, not fatal: the step's work
+// matters more than its log.
+type logSink struct {
+	logs *logstore.Store
+	key  logstore.Key
+	w    *logstore.Writer
+	err  error
+}
+
+func (l *logSink) WriteLine(line logline.Line) error {
+	if l.logs == nil || l.err != nil {
+		return nil
+	}
+	if l.w == nil {
+		if l.w, l.err = l.logs.Create(l.key); l.err != nil {
+			return nil
+		}
+	}
+	l.err = l.w.WriteLine(line)
+	return nil
+}
+
+func (l *logSink) close() error {
+	if l.w != nil {
+		if err := l.w.Close(); err != nil && l.err == nil {
+			l.err = err
+		}
+	}
+	return l.err
+}
