@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/runbookhq/runbook/internal/account"
+	"github.com/runbookhq/runbook/internal/eventbus"
+	"github.com/runbookhq/runbook/internal/executor"
+	"github.com/runbookhq/runbook/internal/executor/local"
+	"github.com/runbookhq/runbook/internal/logstore"
+	"github.com/runbookhq/runbook/internal/scheduler"
+	"github.com/runbookhq/runbook/internal/server"
+	"github.com/runbookhq/runbook/internal/store"
+	"github.com/runbookhq/runbook/internal/store/postgres"
+	"github.com/runbookhq/runbook/internal/store/sqlite"
+	"github.com/spf13/cobra"
+)
+
+type serverFlags struct {
+	addr, dataDir, databaseURL, secret, logLevel, logFormat string
+	grace                                                   time.Duration
+}
+
+func addStoreFlags(cmd *cobra.Command, f *serverFlags) {
+	fl := cmd.Flags()
+	fl.String("config", "", "YAML file of settings (keys are flag names); env RUNBOOK_CONFIG")
+	fl.StringVar(&f.dataDir, "data-dir", "./runbook-data", "where the embedded database, logs and workspaces live")
+	fl.StringVar(&f.databaseURL, "database-url", "", "postgres://user@host:5432/db to use Postgres instead of the embedded SQLite")
+}
+
+func newServerCmd() *cobra.Command {
+	var f serverFlags
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the API, web UI and scheduler (embedded SQLite and local processes by default)",
+		Long: `Run the Runbook server. With no flags it keeps everything in ./runbook-data
+(SQLite, logs, workspaces), runs steps as local processes and listens on :8080.
+Every flag can also come from the environment (RUNBOOK_DATABASE_URL for
+--database-url, and so on) or from a YAML file given with --config.
+
+On SIGTERM or Ctrl-C it stops taking work and lets running steps finish for
+--grace; then it stops them and records why. A second signal stops at once.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyConfig(cmd); err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			return runServer(cmd.Context(), f)
+		},
+	}
+	addStoreFlags(cmd, &f)
+	fl := cmd.Flags()
+	fl.StringVar(&f.addr, "addr", ":8080", "address to listen on")
+	fl.StringVar(&f.secret, "secret", "", "secret that signs access tokens, ≥ 32 bytes (default: generated once into DATA-DIR/secret); every replica needs the same")
+	fl.DurationVar(&f.grace, "grace", 30*time.Second, "on shutdown, how long running steps may take to finish before they are stopped")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+func newMigrateCmd() *cobra.Command {
+	var f serverFlags
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply database migrations and exit",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyConfig(cmd); err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			st, err := openStore(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			fmt.Fprintln(cmd.OutOrStdout(), "migrations applied")
+			return nil
+		},
+	}
+	addStoreFlags(cmd, &f)
+	return cmd
+}
+
+// fullStore is what the server keeps in its database: runs and accounts.
+type fullStore interface {
+	store.Store
+	account.Repo
+}
+
+// openStore opens (and migrates) Postgres when a URL is given, else the
+// embedded SQLite in the data directory.
+func openStore(ctx context.Context, f serverFlags) (fullStore, error) {
+	if f.databaseURL != "" {
+		return postgres.Open(ctx, f.databaseURL)
+	}
+	return sqlite.Open(ctx, f.dataDir)
+}
+
+func newLogger(f serverFlags) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch f.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", f.logFormat)
+}
+
+// tokenSecret returns --secret, or the secret kept in the data directory,
+// creating it on first start.
+func tokenSecret(f serverFlags) ([]byte, error) {
+	if f.secret != "" {
+		if len(f.secret) < account.MinSecretLen {
+			return nil, fmt.Errorf("--secret is %d bytes; it must be at least %d", len(f.secret), account.MinSecretLen)
+		}
+		return []byte(f.secret), nil
+	}
+	path := filepath.Join(f.dataDir, "secret")
+	if b, err := os.ReadFile(path); err == nil {
+		return []byte(strings.TrimSpace(string(b))), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if f.databaseURL != "" {
+		return nil, errors.New("with --database-url, set --secret (or RUNBOOK_SECRET): every server replica must sign tokens with the same secret")
+	}
+	raw := make([]byte, 48)
+	rand.Read(raw)
+	secret := base64.RawURLEncoding.EncodeToString(raw)
+	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("saving the generated token secret: %w", err)
+	}
+	return []byte(secret), nil
+}
+
+func runServer(parent context.Context, f serverFlags) error {
+	if parent == nil {
+		parent = context.Background()
+	}
+	log, err := newLogger(f)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if f.dataDir, err = filepath.Abs(f.dataDir); err != nil {
+		return err
+	}
+	secret, err := tokenSecret(f)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	st, err := openStore(parent, f)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	logs, err := logstore.Open(filepath.Join(f.dataDir, "logs"))
+	if err != nil {
+		return err
+	}
+	defer logs.Close()
+	accounts, err := account.New(st, account.Config{Secret: secret, Logger: log})
+	if err != nil {
+		return err
+	}
+
+	bus := eventbus.New()
+	var sched *scheduler.Scheduler
+	exe, err := local.New(local.Options{OnStart: func(spec executor.Spec, pgid int) { sched.OnStepStart(spec, pgid) }})
+	if err != nil {
+		return err
+	}
+	defer exe.Close()
+	sched, err = scheduler.New(scheduler.Config{Store: st, Executor: exe, Logs: logs, Bus: bus, DataDir: f.dataDir, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := sched.Start(parent); err != nil {
+		return fmt.Errorf("starting the scheduler: %w", err)
+	}
+
+	api := server.New(server.Config{
+		Runs: st, Scheduler: sched, Logs: logs, Bus: bus, Accounts: accounts, Logger: log,
+		Ready: func(ctx context.Context) error {
+			_, err := st.ListRuns(ctx, 0, store.RunFilter{}, store.Page{Limit: 1})
+			return err
+		},
+	})
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", f.addr, err)
+	}
+	// Streams (SSE) end when baseCtx is cancelled at shutdown; otherwise
+	// http.Server.Shutdown would wait for them forever.
+	baseCtx, endStreams := context.WithCancel(context.Background())
+	defer endStreams()
+	hs := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+	}
+	db := "sqlite " + filepath.Join(f.dataDir, sqlite.FileName)
+	if f.databaseURL != "" {
+		db = "postgres"
+	}
+	log.Info("runbook server listening", "addr", "http://"+ln.Addr().String(), "store", db, "data_dir", f.dataDir, "version", version)
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving HTTP: %w", err)
+	case sig := <-sigs:
+		log.Info("shutting down: no new work; running steps may finish", "signal", sig.String(), "grace", f.grace)
+	}
+	force, forceNow := context.WithCancel(context.Background())
+	defer forceNow()
+	go func() {
+		if sig, ok := <-sigs; ok {
+			log.Warn("second signal: stopping steps now", "signal", sig.String())
+			forceNow()
+		}
+	}()
+	endStreams()
+	httpCtx, cancel := context.WithTimeout(force, 5*time.Second)
+	hs.Shutdown(httpCtx)
+	cancel()
+	if err := sched.Shutdown(force, f.grace); err != nil {
+		log.Error("scheduler shutdown", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}

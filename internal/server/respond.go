@@ -1,0 +1,39 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// apiError is the body of every error response.
+type apiError struct {
+	Error struct {
+		Code    string      `json:"code"`
+		Message string      `json:"message"`
+		Details interface{} `json:"details,omitempty"`
+	} `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeErrorDetails(w, status, code, msg, nil)
+}
+
+func writeErrorDetails(w http.ResponseWriter, status int, code, msg string, details any) {
+	var e apiError
+	e.Error.Code, e.Error.Message, e.Error.Details = code, msg, details
+	writeJSON(w, status, e)
+}
+
+// notFound is the one answer for a missing object and for another tenant's
+// object: the two must be indistinguishable.
+func notFound(w http.ResponseWriter) {
+	writeError(w, http.StatusNotFound, "not_found", "not found")
+}

@@ -1,0 +1,278 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/runbookhq/runbook/internal/engine"
+	"github.com/runbookhq/runbook/internal/store"
+	"github.com/runbookhq/runbook/internal/workflow"
+)
+
+// runView is a run as the API shows it. The run's env is left out: it may
+// hold values passed in at trigger time that are not for every reader.
+type runView struct {
+	ID          int64            `json:"id"`
+	TenantID    int64            `json:"tenant_id"`
+	ProjectID   int64            `json:"project_id,omitempty"`
+	File        string           `json:"file"`
+	Trigger     string           `json:"trigger"`
+	Branch      string           `json:"branch,omitempty"`
+	Event       string           `json:"event,omitempty"`
+	SHA         string           `json:"sha,omitempty"`
+	Repo        string           `json:"repo,omitempty"`
+	Status      engine.RunStatus `json:"status"`
+	Reason      string           `json:"reason,omitempty"`
+	RequestedAt time.Time        `json:"requested_at"`
+	StartedAt   *time.Time       `json:"started_at,omitempty"`
+	FinishedAt  *time.Time       `json:"finished_at,omitempty"`
+	DurationMS  *int64           `json:"duration_ms,omitempty"`
+	LastSeq     int64            `json:"last_seq"`
+	Steps       []stepView       `json:"steps,omitempty"`
+}
+
+type stepView struct {
+	Name       string            `json:"name"`
+	Status     engine.StepStatus `json:"status"`
+	Attempt    int               `json:"attempt"`
+	ExitCode   *int              `json:"exit_code,omitempty"`
+	Reason     string            `json:"reason,omitempty"`
+	DependsOn  []string          `json:"depends_on"`
+	StartedAt  *time.Time        `json:"started_at,omitempty"`
+	FinishedAt *time.Time        `json:"finished_at,omitempty"`
+	DurationMS *int64            `json:"duration_ms,omitempty"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func durationMS(start, end time.Time) *int64 {
+	if start.IsZero() || end.IsZero() {
+		return nil
+	}
+	ms := end.Sub(start).Milliseconds()
+	return &ms
+}
+
+func viewRun(r store.Run) runView {
+	v := runView{
+		ID: r.ID, TenantID: r.TenantID, ProjectID: r.ProjectID, File: r.File, Trigger: r.Trigger,
+		Branch: r.Vars.Branch, Event: r.Vars.Event, SHA: r.Vars.SHA, Repo: r.Vars.Repo,
+		Status: r.Status, Reason: r.Reason, RequestedAt: r.RequestedAt,
+		StartedAt: timePtr(r.StartedAt), FinishedAt: timePtr(r.FinishedAt),
+		DurationMS: durationMS(r.StartedAt, r.FinishedAt), LastSeq: r.LastSeq,
+	}
+	for _, st := range r.Steps {
+		deps := st.DependsOn
+		if deps == nil {
+			deps = []string{}
+		}
+		v.Steps = append(v.Steps, stepView{
+			Name: st.Name, Status: st.Status, Attempt: st.Attempt, ExitCode: st.ExitCode, Reason: st.Reason,
+			DependsOn: deps, StartedAt: timePtr(st.StartedAt), FinishedAt: timePtr(st.FinishedAt),
+			DurationMS: durationMS(st.StartedAt, st.FinishedAt),
+		})
+	}
+	return v
+}
+
+// createRun starts a run of an uploaded workflow file: the body is the
+// file (any content type but multipart), or a multipart form with a "file"
+// part. Query: branch, sha, event, repo, project.
+func (s *Server) createRun(w http.ResponseWriter, r *http.Request, c call) {
+	src, name, err := readWorkflowUpload(w, r)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("a workflow file may be at most %d bytes", workflow.MaxFileSize))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	q := r.URL.Query()
+	project, _ := strconv.ParseInt(q.Get("project"), 10, 64)
+	event := q.Get("event")
+	if event == "" {
+		event = "api"
+	}
+	run, err := s.cfg.Scheduler.Submit(r.Context(), store.NewRun{
+		TenantID: c.tenant, ProjectID: project, File: name, Source: src, Trigger: "api",
+		Vars: workflow.Vars{Branch: q.Get("branch"), SHA: q.Get("sha"), Event: event, Repo: q.Get("repo")},
+	})
+	if err != nil {
+		s.runError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, viewRun(run))
+}
+
+// readWorkflowUpload reads at most MaxFileSize bytes of workflow file.
+func readWorkflowUpload(w http.ResponseWriter, r *http.Request) (src []byte, name string, err error) {
+	name = ".runbook.yml"
+	body := http.MaxBytesReader(w, r.Body, workflow.MaxFileSize+64<<10)
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "multipart/form-data" {
+		src, err = io.ReadAll(body)
+	} else {
+		r.Body = body
+		var f io.ReadCloser
+		f, name, err = formFile(r)
+		if err != nil {
+			return nil, "", err
+		}
+		defer f.Close()
+		src, err = io.ReadAll(f)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	if len(src) > workflow.MaxFileSize {
+		return nil, "", &http.MaxBytesError{Limit: workflow.MaxFileSize}
+	}
+	if len(src) == 0 {
+		return nil, "", errors.New("the request has no workflow file: send the .runbook.yml as the body, or as the multipart part \"file\"")
+	}
+	return src, name, nil
+}
+
+func formFile(r *http.Request) (io.ReadCloser, string, error) {
+	if err := r.ParseMultipartForm(workflow.MaxFileSize); err != nil {
+		return nil, "", err
+	}
+	f, hdr, err := r.FormFile("file")
+	if err != nil {
+		return nil, "", fmt.Errorf("multipart upload without a \"file\" part: %w", err)
+	}
+	return f, hdr.Filename, nil
+}
+
+// runError maps store errors to answers; a workflow that does not parse
+// answers 422 with every problem and its position.
+func (s *Server) runError(w http.ResponseWriter, r *http.Request, err error) {
+	var list workflow.ErrorList
+	switch {
+	case errors.As(err, &list):
+		type problem struct {
+			Line    int    `json:"line,omitempty"`
+			Column  int    `json:"column,omitempty"`
+			Message string `json:"message"`
+		}
+		problems := make([]problem, len(list))
+		for i, e := range list {
+			problems[i] = problem{Line: e.Pos.Line, Column: e.Pos.Col, Message: e.Msg}
+		}
+		writeErrorDetails(w, http.StatusUnprocessableEntity, "invalid_workflow", list.Error(), problems)
+	case errors.Is(err, store.ErrNotFound):
+		notFound(w)
+	case errors.Is(err, store.ErrInvalid):
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+	default:
+		s.internal(w, r, err)
+	}
+}
+
+func (s *Server) runID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("run"), 10, 64)
+	if err != nil || id <= 0 {
+		notFound(w)
+		return 0, false
+	}
+	return id, true
+}
+
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request, c call) {
+	id, ok := s.runID(w, r)
+	if !ok {
+		return
+	}
+	run, err := s.cfg.Runs.GetRun(r.Context(), c.tenant, id)
+	if err != nil {
+		s.runError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, viewRun(run))
+}
+
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, c call) {
+	q := r.URL.Query()
+	f := store.RunFilter{Status: engine.RunStatus(q.Get("status")), Branch: q.Get("branch")}
+	if p := q.Get("project"); p != "" {
+		id, err := strconv.ParseInt(p, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", "project must be a project id")
+			return
+		}
+		f.ProjectID = id
+	}
+	page := store.Page{Cursor: q.Get("cursor")}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("limit must be a whole number from 1 to %d", store.MaxLimit))
+			return
+		}
+		page.Limit = n
+	}
+	res, err := s.cfg.Runs.ListRuns(r.Context(), c.tenant, f, page)
+	if err != nil {
+		s.runError(w, r, err)
+		return
+	}
+	out := struct {
+		Runs []runView `json:"runs"`
+		Next string    `json:"next,omitempty"`
+	}{Runs: []runView{}, Next: res.Next}
+	for _, run := range res.Runs {
+		out.Runs = append(out.Runs, viewRun(run))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, c call) {
+	id, ok := s.runID(w, r)
+	if !ok {
+		return
+	}
+	if err := s.cfg.Scheduler.Cancel(r.Context(), c.tenant, id, "cancelled by "+c.who.Username); err != nil {
+		s.runError(w, r, err)
+		return
+	}
+	run, err := s.cfg.Runs.GetRun(r.Context(), c.tenant, id)
+	if err != nil {
+		s.runError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, viewRun(run))
+}
+
+// rerun starts a new run from the exact bytes and variables of an old one.
+func (s *Server) rerun(w http.ResponseWriter, r *http.Request, c call) {
+	id, ok := s.runID(w, r)
+	if !ok {
+		return
+	}
+	old, err := s.cfg.Runs.GetRun(r.Context(), c.tenant, id)
+	if err != nil {
+		s.runError(w, r, err)
+		return
+	}
+	run, err := s.cfg.Scheduler.Submit(r.Context(), store.NewRun{
+		TenantID: c.tenant, ProjectID: old.ProjectID, File: old.File, Source: old.Source,
+		Vars: old.Vars, Trigger: "rerun",
+	})
+	if err != nil {
+		s.runError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, viewRun(run))
+}
