@@ -61,6 +61,19 @@ func (d *decider) runRequested() bool {
 	return true
 }
 
+// reuse marks step i succeeded without running it, for a re-run of only
+// the failed steps of an earlier run. It fits only before the run starts.
+func (d *decider) reuse(i int, reason string) bool {
+	if d.s.Status != RunQueued || d.s.Steps[i].Status != StepWaiting {
+		return false
+	}
+	if reason == "" {
+		reason = "succeeded in an earlier run"
+	}
+	d.setStatus(i, StepSucceeded, reason)
+	return true
+}
+
 func (d *decider) cancelRequested(reason string) bool {
 	if d.s.CancelRequested {
 		return false

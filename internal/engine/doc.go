@@ -37,6 +37,10 @@
 // No step starts once the run is failing or cancelling. The first cause wins:
 // a cancel after a failure leaves the run failed.
 //
+// StepReused, only before RunRequested and only for a waiting step, marks it
+// succeeded without running it: a re-run of the failed steps of an earlier
+// run reuses what succeeded there, and RunRequested then starts the rest.
+//
 // The run ends exactly once: when every step is terminal, FinishRun carries
 // its status: failed if a step failed without continue_on_error (or its `if`
 // errored), else cancelled if a cancel was requested, else succeeded. A run

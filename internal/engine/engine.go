@@ -83,6 +83,12 @@ func Decide(s State, e Event) (State, []Command, error) {
 		ok = d.runRequested()
 	case CancelRequested:
 		ok = d.cancelRequested(e.Reason)
+	case StepReused:
+		i, found := ix.byName[e.Step]
+		if !found {
+			return s, nil, fmt.Errorf("engine: %s event names step %q, which is not in workflow %q", e.Kind, e.Step, s.Workflow.Name)
+		}
+		ok = d.reuse(i, e.Reason)
 	case StepStarted, StepExited, StepTimedOut, ExecutorLost, RetryDue:
 		i, found := ix.byName[e.Step]
 		if !found {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runbookhq/runbook/internal/workflow"
 )
 
 func TestBackoff(t *testing.T) {
@@ -134,5 +136,52 @@ func TestDecideWithoutIndex(t *testing.T) {
 	}
 	if bare.Status != RunSucceeded {
 		t.Fatalf("run %s, want succeeded", bare.Status)
+	}
+}
+
+func TestStepReusedOnlyBeforeTheRunStarts(t *testing.T) {
+	wf := &workflow.Workflow{Name: "w", Steps: []workflow.Step{
+		{Name: "A", Command: "a"},
+		{Name: "B", Command: "b", DependsOn: []string{"A"}},
+		{Name: "C", Command: "c", DependsOn: []string{"B"}},
+	}}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := New(wf, Vars{})
+	s, cmds, err := Decide(s, Event{Kind: StepReused, Time: t0, Step: "A", Reason: "succeeded in run 7"})
+	if err != nil || len(cmds) != 0 {
+		t.Fatalf("reuse: %v %v", cmds, err)
+	}
+	if a := s.Steps[0]; a.Status != StepSucceeded || a.Reason != "succeeded in run 7" || a.Attempt != 0 {
+		t.Fatalf("A after reuse: %+v", a)
+	}
+	if s.Status != RunQueued {
+		t.Fatalf("reusing a step started the run: %s", s.Status)
+	}
+	// RunRequested starts B at once: its only dependency is done.
+	s, cmds, err = Decide(s, Event{Kind: RunRequested, Time: t0})
+	if err != nil || len(cmds) != 1 || cmds[0].Kind != StartStep || cmds[0].Step != "B" {
+		t.Fatalf("after RunRequested: %+v %v", cmds, err)
+	}
+	// Too late now: the run has started.
+	before := s
+	s, cmds, err = Decide(s, Event{Kind: StepReused, Time: t0, Step: "C"})
+	if err != nil || len(cmds) != 0 || s.Steps[2].Status != StepWaiting {
+		t.Fatalf("reuse after start was not ignored: %+v %v %v", s.Steps[2], cmds, err)
+	}
+	if !reflect.DeepEqual(before, s) {
+		t.Fatal("an ignored reuse changed the state")
+	}
+	if _, _, err := Decide(New(wf, Vars{}), Event{Kind: StepReused, Step: "Z"}); err == nil {
+		t.Fatal("reusing an unknown step was not rejected")
+	}
+}
+
+func TestAllStepsReusedFinishesOnRunRequested(t *testing.T) {
+	wf := &workflow.Workflow{Name: "w", Steps: []workflow.Step{{Name: "A", Command: "a"}}}
+	s := New(wf, Vars{})
+	s, _, _ = Decide(s, Event{Kind: StepReused, Step: "A"})
+	s, cmds, err := Decide(s, Event{Kind: RunRequested})
+	if err != nil || len(cmds) != 1 || cmds[0].Kind != FinishRun || cmds[0].Status != RunSucceeded {
+		t.Fatalf("got %+v %v, want FinishRun succeeded", cmds, err)
 	}
 }

@@ -52,6 +52,7 @@ const (
 	CancelRequested EventKind = "cancel_requested" // a person or the system asked the run to stop (Reason)
 	ExecutorLost    EventKind = "executor_lost"    // Step/Attempt's executor vanished (crash, lost lease); Reason says why
 	RetryDue        EventKind = "retry_due"        // Step's backoff has elapsed; start Attempt
+	StepReused      EventKind = "step_reused"      // before RunRequested: Step succeeded in an earlier run (Reason says which) and is not run again
 )
 
 // Event is one fact about a run. Events are appended to the run's log in the

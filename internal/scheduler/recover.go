@@ -181,6 +181,14 @@ func (s *Scheduler) markLost(ctx context.Context) error {
 		return fmt.Errorf("scheduler: recovery: listing runs in progress: %w", err)
 	}
 	for _, r := range runs {
+		if r.Status == engine.RunQueued {
+			// Created, but the process died before requesting it.
+			if _, err := s.applyOnce(ctx, r.ID, engine.Event{Kind: engine.RunRequested}); err != nil {
+				return fmt.Errorf("scheduler: recovery: requesting run %d: %w", r.ID, err)
+			}
+			s.log.Warn("run created but never requested by a previous server process; requested now", "run", r.ID)
+			continue
+		}
 		for _, st := range r.Steps {
 			if st.Status != engine.StepRunning {
 				continue

@@ -162,9 +162,22 @@ func (s *Scheduler) Start(ctx context.Context) error {
 // Submit creates a run and requests it. It returns the run as stored once
 // RunRequested is applied (its first steps are queued).
 func (s *Scheduler) Submit(ctx context.Context, nr store.NewRun) (store.Run, error) {
+	return s.SubmitReusing(ctx, nr, nil, "")
+}
+
+// SubmitReusing is Submit for a re-run of the failed steps of an earlier
+// run: the steps named in reuse are marked succeeded (with reason) instead
+// of running again. A crash before RunRequested leaves a queued run that
+// recovery requests, so at worst a reused step runs again.
+func (s *Scheduler) SubmitReusing(ctx context.Context, nr store.NewRun, reuse []string, reason string) (store.Run, error) {
 	r, err := s.cfg.Store.CreateRun(ctx, nr)
 	if err != nil {
 		return store.Run{}, err
+	}
+	for _, step := range reuse {
+		if _, err := s.applyOnce(ctx, r.ID, engine.Event{Kind: engine.StepReused, Step: step, Reason: reason}); err != nil {
+			return store.Run{}, fmt.Errorf("scheduler: reusing step %q in run %d: %w", step, r.ID, err)
+		}
 	}
 	if _, err := s.applyOnce(ctx, r.ID, engine.Event{Kind: engine.RunRequested}); err != nil {
 		return store.Run{}, fmt.Errorf("scheduler: requesting run %d: %w", r.ID, err)

@@ -276,3 +276,41 @@ func (s *Server) rerun(w http.ResponseWriter, r *http.Request, c call) {
 	}
 	writeJSON(w, http.StatusCreated, viewRun(run))
 }
+
+// rerunFailed starts a new run of an ended run's exact bytes in which the
+// steps that succeeded are reused, so only the failed, cancelled and
+// skipped steps (and what depends on them) run again.
+func (s *Server) rerunFailed(w http.ResponseWriter, r *http.Request, c call) {
+	id, ok := s.runID(w, r)
+	if !ok {
+		return
+	}
+	old, err := s.cfg.Runs.GetRun(r.Context(), c.tenant, id)
+	if err != nil {
+		s.runError(w, r, err)
+		return
+	}
+	switch {
+	case !old.Status.Terminal():
+		writeError(w, http.StatusConflict, "conflict", fmt.Sprintf("run %d is still %s: cancel it or wait for it to end", id, old.Status))
+		return
+	case old.Status == engine.RunSucceeded:
+		writeError(w, http.StatusConflict, "conflict", fmt.Sprintf("run %d succeeded: nothing failed to re-run (use rerun to run it all again)", id))
+		return
+	}
+	var reuse []string
+	for _, st := range old.Steps {
+		if st.Status == engine.StepSucceeded {
+			reuse = append(reuse, st.Name)
+		}
+	}
+	run, err := s.cfg.Scheduler.SubmitReusing(r.Context(), store.NewRun{
+		TenantID: c.tenant, ProjectID: old.ProjectID, File: old.File, Source: old.Source,
+		Vars: old.Vars, Trigger: "rerun-failed",
+	}, reuse, fmt.Sprintf("succeeded in run %d", id))
+	if err != nil {
+		s.runError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, viewRun(run))
+}

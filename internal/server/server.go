@@ -26,6 +26,9 @@ type Runs interface {
 // Scheduler is what the server asks to start and stop work.
 type Scheduler interface {
 	Submit(ctx context.Context, nr store.NewRun) (store.Run, error)
+	// SubmitReusing is Submit where the named steps count as succeeded
+	// (with reason) instead of running: a re-run of the failed steps.
+	SubmitReusing(ctx context.Context, nr store.NewRun, reuse []string, reason string) (store.Run, error)
 	Cancel(ctx context.Context, tenantID, runID int64, reason string) error
 }
 
@@ -119,6 +122,7 @@ func (s *Server) routes() {
 	s.handle("GET /api/v1/tenants/{tenant}/runs/{run}/events", s.member(s.followRun))
 	s.handle("POST /api/v1/tenants/{tenant}/runs/{run}/cancel", s.member(s.cancelRun))
 	s.handle("POST /api/v1/tenants/{tenant}/runs/{run}/rerun", s.member(s.rerun))
+	s.handle("POST /api/v1/tenants/{tenant}/runs/{run}/rerun-failed", s.member(s.rerunFailed))
 	s.handle("GET /api/v1/tenants/{tenant}/runs/{run}/steps/{step}/logs", s.member(s.stepLogs))
 	s.handle("GET /api/v1/tenants/{tenant}/runs/{run}/steps/{step}/logs/raw", s.member(s.rawLogs))
 	s.handle("GET /api/v1/tenants/{tenant}/runs/{run}/steps/{step}/logs/follow", s.member(s.followLogs))

@@ -1,0 +1,61 @@
+package scheduler
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/runbookhq/runbook/internal/engine"
+	"github.com/runbookhq/runbook/internal/store"
+)
+
+func TestSubmitReusingRunsOnlyWhatFailed(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	count := filepath.Join(t.TempDir(), "count")
+	src := `steps:
+  - name: Build
+    command: echo build >> "$COUNT"
+  - name: Test
+    depends_on: [Build]
+    command: echo test >> "$COUNT"
+`
+	nr := store.NewRun{TenantID: r.tenant, File: ".runbook.yml", Source: []byte(src), Trigger: "rerun"}
+	nr.Vars.Env = map[string]string{"COUNT": count}
+	run, err := r.s.SubmitReusing(context.Background(), nr, []string{"Build"}, "succeeded in run 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := r.waitEnd(run.ID)
+	if done.Status != engine.RunSucceeded {
+		t.Fatalf("run %s: %+v", done.Status, done.Steps)
+	}
+	if b := step(done, "Build"); b.Status != engine.StepSucceeded || b.Reason != "succeeded in run 1" || b.Attempt != 0 {
+		t.Errorf("Build %+v, want reused", b)
+	}
+	got, _ := os.ReadFile(count)
+	if strings.TrimSpace(string(got)) != "test" {
+		t.Errorf("steps that ran: %q, want only Test", got)
+	}
+}
+
+func TestRecoveryRequestsARunThatWasNeverRequested(t *testing.T) {
+	dir := t.TempDir()
+	st := openSQLite(t, dir)
+	tn, err := st.CreateTenant(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The process died between CreateRun and RunRequested.
+	run, err := st.CreateRun(context.Background(), store.NewRun{TenantID: tn.ID, File: ".runbook.yml", Source: []byte("steps:\n  - name: A\n    command: \"true\"\n"), Trigger: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	r := newRig(t, rigOpts{dir: dir, tenant: tn.ID})
+	if done := r.waitEnd(run.ID); done.Status != engine.RunSucceeded {
+		t.Fatalf("run %s after recovery, want succeeded", done.Status)
+	}
+}
