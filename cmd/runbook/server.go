@@ -202,10 +202,13 @@ func runServer(parent context.Context, f serverFlags) error {
 	api := server.New(server.Config{
 		Runs: st, Scheduler: sched, Logs: logs, Bus: bus, Accounts: accounts, Logger: log,
 		Ready: func(ctx context.Context) error {
-			_, err := st.ListRuns(ctx, 0, store.RunFilter{}, store.Page{Limit: 1})
+			_, err := st.Stats(ctx) // a real read: the database answers
 			return err
 		},
 	})
+	if err := api.Register(sched.Collectors()...); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", f.addr, err)

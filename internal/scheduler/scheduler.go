@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/runbookhq/runbook/internal/engine"
 	"github.com/runbookhq/runbook/internal/eventbus"
 	"github.com/runbookhq/runbook/internal/executor"
@@ -72,6 +73,8 @@ type Scheduler struct {
 	forceNow context.CancelFunc // cancels force
 	wg       sync.WaitGroup     // every command goroutine
 	shutOnce sync.Once
+
+	stepSeconds *prometheus.HistogramVec
 }
 
 // taskKey names one attempt of one step.
@@ -110,17 +113,19 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	force, forceNow := context.WithCancel(context.Background())
 	return &Scheduler{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "scheduler"),
-		maxHeld:  2*cfg.MaxSteps + claimBatch,
-		slots:    make(chan struct{}, cfg.MaxSteps),
-		wake:     make(chan struct{}, 1),
-		held:     map[int64]bool{},
-		tasks:    map[taskKey]*task{},
-		stop:     make(chan struct{}),
-		loopDone: make(chan struct{}),
-		force:    force,
-		forceNow: forceNow,
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "scheduler"),
+		maxHeld: 2*cfg.MaxSteps + claimBatch,
+		slots:   make(chan struct{}, cfg.MaxSteps),
+		wake:    make(chan struct{}, 1),
+		held:    map[int64]bool{},
+		tasks:   map[taskKey]*task{},
+		stop:    make(chan struct{}),
+
+		stepSeconds: prometheus.NewHistogramVec(stepSecondsOpts, []string{"status"}),
+		loopDone:    make(chan struct{}),
+		force:       force,
+		forceNow:    forceNow,
 	}, nil
 }
 

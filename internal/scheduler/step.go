@@ -167,10 +167,14 @@ func (s *Scheduler) finishStep(t *task, e engine.Event) {
 		return
 	}
 	e.Time, e.Step, e.Attempt = time.Now(), c.Step, c.Attempt
-	if _, err := s.applyDurable(c.RunID, e); err != nil && !permanent(err) {
+	st, err := s.applyDurable(c.RunID, e)
+	if err != nil && !permanent(err) {
 		s.log.Error("the step's result could not be recorded before shutdown; the next start marks it lost",
 			"run", c.RunID, "step", c.Step, "attempt", c.Attempt, "err", err)
 		return
+	}
+	if err == nil {
+		s.observeAttempt(st, c.Step, e.Time)
 	}
 	s.complete(c)
 }

@@ -100,6 +100,11 @@ type Store interface {
 	// it does not exist.
 	CompleteCommand(ctx context.Context, id int64, owner string) error
 
+	// Stats counts runs by status across all tenants, and the outbox
+	// commands that are due and not done (the queue depth): what /metrics
+	// shows. It reads only; calling it often costs a scan of the runs.
+	Stats(ctx context.Context) (Stats, error)
+
 	// Migrate applies pending schema migrations. Open already calls it; it
 	// is safe to call again and from several processes at once.
 	Migrate(ctx context.Context) error

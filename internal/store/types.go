@@ -113,3 +113,9 @@ type Command struct {
 	LeaseUntil  time.Time // when the lease expires
 	Claims      int       // how many times it was handed out, this one included
 }
+
+// Stats is a snapshot for metrics.
+type Stats struct {
+	RunsByStatus map[engine.RunStatus]int64
+	CommandsDue  int64 // outbox commands available now and not done
+}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -228,5 +229,48 @@ func testRunsInProgress(t *testing.T, open Opener) {
 	}
 	if st := runs[1].Steps[0]; st.Name != "A" || st.Status != engine.StepRunning || st.Attempt != 1 {
 		t.Fatalf("running run's step A = %+v: want running attempt 1, so a restarted server can mark it lost", st)
+	}
+}
+
+func testStats(t *testing.T, open Opener) {
+	s := open(t)
+	ctx := context.Background()
+	empty, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(empty.RunsByStatus) != 0 || empty.CommandsDue != 0 {
+		t.Fatalf("empty store: %+v", empty)
+	}
+	a, b := tenant(t, s, "acme"), tenant(t, s, "umbrella")
+	createRun(t, s, a.ID, diamondYAML, workflow.Vars{}) // queued
+	running := createRun(t, s, b.ID, diamondYAML, workflow.Vars{})
+	apply(t, s, running.ID, engine.Event{Kind: engine.RunRequested}) // starts A and B
+	done := createRun(t, s, a.ID, diamondYAML, workflow.Vars{})
+	apply(t, s, done.ID, engine.Event{Kind: engine.CancelRequested})
+
+	st, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[engine.RunStatus]int64{engine.RunQueued: 1, engine.RunRunning: 1, engine.RunCancelled: 1}
+	if !reflect.DeepEqual(st.RunsByStatus, want) {
+		t.Errorf("RunsByStatus = %v, want %v (across tenants)", st.RunsByStatus, want)
+	}
+	// Two start_step commands (A and B) and the cancelled run's finish_run.
+	if st.CommandsDue != 3 {
+		t.Errorf("CommandsDue = %d, want 3", st.CommandsDue)
+	}
+	cmds, err := s.ClaimCommands(ctx, "w", 10, leaseTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cmds {
+		if err := s.CompleteCommand(ctx, c.ID, "w"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, _ := s.Stats(ctx); st.CommandsDue != 0 {
+		t.Errorf("after completing every command, CommandsDue = %d", st.CommandsDue)
 	}
 }

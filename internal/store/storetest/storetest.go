@@ -40,6 +40,7 @@ func Run(t *testing.T, storage Storage) {
 		{"OutboxLease", testOutboxLease},
 		{"ConcurrentClaimers", testConcurrentClaimers},
 		{"RunsInProgress", testRunsInProgress},
+		{"Stats", testStats},
 		{"CancelledContextWritesNothing", testCancelledContext},
 		{"CloseMidway", testCloseMidway},
 		{"ConcurrentApply", testConcurrentApply},
