@@ -20,6 +20,9 @@ import (
 	"github.com/runbookhq/runbook/internal/eventbus"
 	"github.com/runbookhq/runbook/internal/executor"
 	"github.com/runbookhq/runbook/internal/executor/local"
+	"github.com/runbookhq/runbook/internal/forge"
+	"github.com/runbookhq/runbook/internal/forge/github"
+	"github.com/runbookhq/runbook/internal/forge/gitlab"
 	"github.com/runbookhq/runbook/internal/logstore"
 	"github.com/runbookhq/runbook/internal/scheduler"
 	"github.com/runbookhq/runbook/internal/server"
@@ -32,6 +35,8 @@ import (
 type serverFlags struct {
 	addr, dataDir, databaseURL, secret, logLevel, logFormat string
 	grace                                                   time.Duration
+
+	publicURL, githubID, githubSecret, githubURL, gitlabID, gitlabSecret, gitlabURL string
 }
 
 func addStoreFlags(cmd *cobra.Command, f *serverFlags) {
@@ -68,7 +73,40 @@ On SIGTERM or Ctrl-C it stops taking work and lets running steps finish for
 	fl.DurationVar(&f.grace, "grace", 30*time.Second, "on shutdown, how long running steps may take to finish before they are stopped")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fl.StringVar(&f.publicURL, "public-url", "", "the URL people reach this server at, e.g. https://runbook.example.com (needed for OAuth login)")
+	fl.StringVar(&f.githubID, "github-client-id", "", "client ID of the GitHub OAuth app (or GitHub App) for \"Sign in with GitHub\"")
+	fl.StringVar(&f.githubSecret, "github-client-secret", "", "its client secret")
+	fl.StringVar(&f.githubURL, "github-url", "", "GitHub Enterprise Server URL, e.g. https://github.example.com/ (default github.com)")
+	fl.StringVar(&f.gitlabID, "gitlab-client-id", "", "application ID of the GitLab OAuth application for \"Sign in with GitLab\"")
+	fl.StringVar(&f.gitlabSecret, "gitlab-client-secret", "", "its secret")
+	fl.StringVar(&f.gitlabURL, "gitlab-url", "", "self-managed GitLab URL, e.g. https://gitlab.example.com/ (default gitlab.com)")
 	return cmd
+}
+
+// oauthLogin builds "Sign in with GitHub/GitLab" from the flags; nil when
+// neither is configured.
+func oauthLogin(f serverFlags, secret []byte, accounts *account.Service) (*server.OAuth, error) {
+	var ps []forge.LoginProvider
+	if f.githubID != "" || f.githubSecret != "" {
+		p, err := github.New(github.Config{ClientID: f.githubID, ClientSecret: f.githubSecret,
+			BaseURL: f.githubURL, RedirectURL: server.CallbackURL(f.publicURL, "github")})
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	if f.gitlabID != "" || f.gitlabSecret != "" {
+		p, err := gitlab.New(gitlab.Config{ClientID: f.gitlabID, ClientSecret: f.gitlabSecret,
+			BaseURL: f.gitlabURL, RedirectURL: server.CallbackURL(f.publicURL, "gitlab")})
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	return server.NewOAuth(server.OAuthConfig{Providers: ps, Accounts: accounts, Secret: secret, PublicURL: f.publicURL})
 }
 
 func newMigrateCmd() *cobra.Command {
@@ -184,6 +222,11 @@ func runServer(parent context.Context, f serverFlags) error {
 		return err
 	}
 
+	oauth, err := oauthLogin(f, secret, accounts)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+
 	bus := eventbus.New()
 	var sched *scheduler.Scheduler
 	exe, err := local.New(local.Options{OnStart: func(spec executor.Spec, pgid int) { sched.OnStepStart(spec, pgid) }})
@@ -200,7 +243,7 @@ func runServer(parent context.Context, f serverFlags) error {
 	}
 
 	api := server.New(server.Config{
-		Runs: st, Scheduler: sched, Logs: logs, Bus: bus, Accounts: accounts, Logger: log,
+		Runs: st, Scheduler: sched, Logs: logs, Bus: bus, Accounts: accounts, OAuth: oauth, Logger: log,
 		Ready: func(ctx context.Context) error {
 			_, err := st.Stats(ctx) // a real read: the database answers
 			return err

@@ -118,28 +118,28 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		RefreshToken string `json:"refresh_token"`
-	}
-	if !s.decode(w, r, &in) {
+	token, fromCookie, ok := s.refreshTokenIn(w, r)
+	if !ok {
 		return
 	}
-	t, err := s.cfg.Accounts.Refresh(r.Context(), in.RefreshToken)
+	t, err := s.cfg.Accounts.Refresh(r.Context(), token)
 	if err != nil {
+		s.refreshFailed(w, err, fromCookie)
 		s.accountError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, viewTokens(t))
+	writeJSON(w, http.StatusOK, s.refreshed(w, t, fromCookie))
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		RefreshToken string `json:"refresh_token"`
-	}
-	if !s.decode(w, r, &in) {
+	token, fromCookie, ok := s.refreshTokenIn(w, r)
+	if !ok {
 		return
 	}
-	if err := s.cfg.Accounts.Logout(r.Context(), in.RefreshToken); err != nil {
+	if fromCookie {
+		s.clearRefreshCookie(w)
+	}
+	if err := s.cfg.Accounts.Logout(r.Context(), token); err != nil {
 		s.accountError(w, r, err)
 		return
 	}

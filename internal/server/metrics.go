@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -8,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/runbookhq/runbook/internal/engine"
 )
 
 // metrics holds the server's own Prometheus registry, so tests can build
@@ -78,4 +81,35 @@ func (m *metrics) instrument(route string, h http.Handler) http.Handler {
 		}
 		m.latency.WithLabelValues(route, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
 	})
+}
+
+// statsCollector reads run counts and the queue depth from the store at
+// each scrape, so the figures are right for every replica and after restarts.
+type statsCollector struct {
+	runs Runs
+	log  *slog.Logger
+}
+
+var (
+	runsDesc  = prometheus.NewDesc("runbook_runs", "Runs by status, all tenants.", []string{"status"}, nil)
+	queueDesc = prometheus.NewDesc("runbook_queue_depth", "Outbox commands due and not done (steps to start, retries, cancels).", nil, nil)
+)
+
+func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- runsDesc
+	ch <- queueDesc
+}
+
+func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := c.runs.Stats(ctx)
+	if err != nil {
+		c.log.Warn("metrics: reading store stats", "err", err)
+		return
+	}
+	for _, status := range []engine.RunStatus{engine.RunQueued, engine.RunRunning, engine.RunSucceeded, engine.RunFailed, engine.RunCancelled} {
+		ch <- prometheus.MustNewConstMetric(runsDesc, prometheus.GaugeValue, float64(st.RunsByStatus[status]), string(status))
+	}
+	ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(st.CommandsDue))
 }

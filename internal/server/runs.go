@@ -277,9 +277,40 @@ func (s *Server) rerun(w http.ResponseWriter, r *http.Request, c call) {
 	writeJSON(w, http.StatusCreated, viewRun(run))
 }
 
+// reusable names the steps a re-run of the failed steps keeps: those that
+// succeeded and whose dependencies are all kept too (a step after one that
+// runs again runs again, as in GitHub's "re-run failed jobs"). In file order.
+func reusable(steps []store.Step) []string {
+	keep := map[string]bool{}
+	for _, st := range steps {
+		keep[st.Name] = st.Status == engine.StepSucceeded
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, st := range steps {
+			if !keep[st.Name] {
+				continue
+			}
+			for _, d := range st.DependsOn {
+				if !keep[d] {
+					keep[st.Name], changed = false, true
+					break
+				}
+			}
+		}
+	}
+	var names []string
+	for _, st := range steps {
+		if keep[st.Name] {
+			names = append(names, st.Name)
+		}
+	}
+	return names
+}
+
 // rerunFailed starts a new run of an ended run's exact bytes in which the
 // steps that succeeded are reused, so only the failed, cancelled and
-// skipped steps (and what depends on them) run again.
+// skipped steps and what depends on them run again.
 func (s *Server) rerunFailed(w http.ResponseWriter, r *http.Request, c call) {
 	id, ok := s.runID(w, r)
 	if !ok {
@@ -298,12 +329,7 @@ func (s *Server) rerunFailed(w http.ResponseWriter, r *http.Request, c call) {
 		writeError(w, http.StatusConflict, "conflict", fmt.Sprintf("run %d succeeded: nothing failed to re-run (use rerun to run it all again)", id))
 		return
 	}
-	var reuse []string
-	for _, st := range old.Steps {
-		if st.Status == engine.StepSucceeded {
-			reuse = append(reuse, st.Name)
-		}
-	}
+	reuse := reusable(old.Steps)
 	run, err := s.cfg.Scheduler.SubmitReusing(r.Context(), store.NewRun{
 		TenantID: c.tenant, ProjectID: old.ProjectID, File: old.File, Source: old.Source,
 		Vars: old.Vars, Trigger: "rerun-failed",

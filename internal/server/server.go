@@ -21,6 +21,7 @@ type Runs interface {
 	GetRun(ctx context.Context, tenantID, runID int64) (store.Run, error)
 	ListRuns(ctx context.Context, tenantID int64, f store.RunFilter, p store.Page) (store.RunPage, error)
 	Events(ctx context.Context, tenantID, runID, afterSeq int64) ([]store.Event, error)
+	Stats(ctx context.Context) (store.Stats, error)
 }
 
 // Scheduler is what the server asks to start and stop work.
@@ -72,6 +73,8 @@ type Config struct {
 	Heartbeat time.Duration
 	// MaxBody bounds request bodies other than workflow uploads. Default 64 KiB.
 	MaxBody int64
+	// OAuth serves /auth/{provider}/login and /callback; nil: no OAuth login.
+	OAuth *OAuth
 }
 
 // Server serves the API.
@@ -94,6 +97,7 @@ func New(cfg Config) *Server {
 		cfg.MaxBody = 64 << 10
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), metrics: newMetrics()}
+	s.metrics.reg.MustRegister(&statsCollector{runs: cfg.Runs, log: cfg.Logger})
 	s.routes()
 	return s
 }
@@ -115,6 +119,7 @@ func (s *Server) routes() {
 	s.handle("GET /api/v1/user/tokens", s.signedIn(s.listPATs))
 	s.handle("POST /api/v1/user/tokens", s.signedIn(s.createPAT))
 	s.handle("DELETE /api/v1/user/tokens/{id}", s.signedIn(s.revokePAT))
+	s.oauthRoutes()
 
 	s.handle("POST /api/v1/tenants/{tenant}/runs", s.member(s.createRun))
 	s.handle("GET /api/v1/tenants/{tenant}/runs", s.member(s.listRuns))
