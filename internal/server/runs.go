@@ -256,7 +256,16 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, c call) {
 }
 
 // rerun starts a new run from the exact bytes and variables of an old one.
-func (s *Server) rerun(w http.ResponseWriter, r *http.Request, c call) {
+func (s *Server) rerun(w http.ResponseWriter, r *http.Request, c call) { s.resubmit(w, r, c, false) }
+
+// rerunFailed starts a new run of an ended run's exact bytes in which the
+// steps that succeeded are reused, so only the failed, cancelled and
+// skipped steps and what depends on them run again.
+func (s *Server) rerunFailed(w http.ResponseWriter, r *http.Request, c call) {
+	s.resubmit(w, r, c, true)
+}
+
+func (s *Server) resubmit(w http.ResponseWriter, r *http.Request, c call, failedOnly bool) {
 	id, ok := s.runID(w, r)
 	if !ok {
 		return
@@ -266,10 +275,23 @@ func (s *Server) rerun(w http.ResponseWriter, r *http.Request, c call) {
 		s.runError(w, r, err)
 		return
 	}
-	run, err := s.cfg.Scheduler.Submit(r.Context(), store.NewRun{
+	var reuse []string
+	trigger := "rerun"
+	if failedOnly {
+		switch {
+		case !old.Status.Terminal():
+			writeError(w, http.StatusConflict, "conflict", fmt.Sprintf("run %d is still %s: cancel it or wait for it to end", id, old.Status))
+			return
+		case old.Status == engine.RunSucceeded:
+			writeError(w, http.StatusConflict, "conflict", fmt.Sprintf("run %d succeeded: nothing failed to re-run (use rerun to run it all again)", id))
+			return
+		}
+		reuse, trigger = reusable(old.Steps), "rerun-failed"
+	}
+	run, err := s.cfg.Scheduler.SubmitReusing(r.Context(), store.NewRun{
 		TenantID: c.tenant, ProjectID: old.ProjectID, File: old.File, Source: old.Source,
-		Vars: old.Vars, Trigger: "rerun",
-	})
+		Vars: old.Vars, Trigger: trigger,
+	}, reuse, fmt.Sprintf("succeeded in run %d", id))
 	if err != nil {
 		s.runError(w, r, err)
 		return
@@ -306,37 +328,4 @@ func reusable(steps []store.Step) []string {
 		}
 	}
 	return names
-}
-
-// rerunFailed starts a new run of an ended run's exact bytes in which the
-// steps that succeeded are reused, so only the failed, cancelled and
-// skipped steps and what depends on them run again.
-func (s *Server) rerunFailed(w http.ResponseWriter, r *http.Request, c call) {
-	id, ok := s.runID(w, r)
-	if !ok {
-		return
-	}
-	old, err := s.cfg.Runs.GetRun(r.Context(), c.tenant, id)
-	if err != nil {
-		s.runError(w, r, err)
-		return
-	}
-	switch {
-	case !old.Status.Terminal():
-		writeError(w, http.StatusConflict, "conflict", fmt.Sprintf("run %d is still %s: cancel it or wait for it to end", id, old.Status))
-		return
-	case old.Status == engine.RunSucceeded:
-		writeError(w, http.StatusConflict, "conflict", fmt.Sprintf("run %d succeeded: nothing failed to re-run (use rerun to run it all again)", id))
-		return
-	}
-	reuse := reusable(old.Steps)
-	run, err := s.cfg.Scheduler.SubmitReusing(r.Context(), store.NewRun{
-		TenantID: c.tenant, ProjectID: old.ProjectID, File: old.File, Source: old.Source,
-		Vars: old.Vars, Trigger: "rerun-failed",
-	}, reuse, fmt.Sprintf("succeeded in run %d", id))
-	if err != nil {
-		s.runError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, viewRun(run))
 }
