@@ -184,4 +184,7 @@ func TestAllStepsReusedFinishesOnRunRequested(t *testing.T) {
 	if err != nil || len(cmds) != 1 || cmds[0].Kind != FinishRun || cmds[0].Status != RunSucceeded {
 		t.Fatalf("got %+v %v, want FinishRun succeeded", cmds, err)
 	}
+	if s.Status != RunSucceeded {
+		t.Fatalf("run %s, want succeeded", s.Status)
+	}
 }

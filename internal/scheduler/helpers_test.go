@@ -3,11 +3,8 @@ package scheduler
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/runbookhq/runbook/internal/engine"
 	"github.com/runbookhq/runbook/internal/eventbus"
@@ -26,6 +21,7 @@ import (
 	"github.com/runbookhq/runbook/internal/store"
 	"github.com/runbookhq/runbook/internal/store/postgres"
 	"github.com/runbookhq/runbook/internal/store/sqlite"
+	"github.com/runbookhq/runbook/internal/testdb"
 )
 
 // waitLimit bounds every wait on a real condition; reaching it fails the test.
@@ -43,44 +39,9 @@ func openSQLite(tb testing.TB, dir string) store.Store {
 	return s
 }
 
-// openPostgres creates a database for the test, dropped when it ends. It
-// skips when no server answers, except in CI.
+// openPostgres opens a fresh database for the test (see testdb).
 func openPostgres(tb testing.TB, _ string) store.Store {
-	admin := os.Getenv("RUNBOOK_TEST_DATABASE_URL")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		msg := "no Postgres reachable (set RUNBOOK_TEST_DATABASE_URL or start one): " + err.Error()
-		if os.Getenv("CI") == "true" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
-	}
-	defer conn.Close(context.Background())
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "runbook_sched_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		tb.Fatalf("creating test database: %v", err)
-	}
-	tb.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), admin)
-		if err != nil {
-			tb.Errorf("dropping %s: %v", name, err)
-			return
-		}
-		defer c.Close(context.Background())
-		if _, err := c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			tb.Errorf("dropping %s: %v", name, err)
-		}
-	})
-	u, _ := url.Parse(admin)
-	u.Path = "/" + name
-	s, err := postgres.Open(context.Background(), u.String())
+	s, err := postgres.Open(context.Background(), testdb.New(tb))
 	if err != nil {
 		tb.Fatalf("postgres.Open: %v", err)
 	}
