@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -16,9 +17,11 @@ import (
 // arrives as several consecutive lines of at most this size; no byte is lost.
 const MaxLineBytes = 64 << 10
 
-// drainDelay is how long Run keeps reading after every process of the step's
-// group is gone. Only a process that left the group can still hold the pipes
-// then, and its output is not worth hanging the step for.
+// drainDelay is how long Run waits, once every process of the step's group
+// is gone, for pipes that deliver nothing more. Only a process that left the
+// group can still hold them open then, and its output is not worth hanging
+// the step for. Output still flowing (a slow sink, a full pipe being read)
+// is never cut: the wait only counts while both readers sit idle in read(2).
 const drainDelay = 500 * time.Millisecond
 
 const cutNote = "runbook: stopped reading output: a process that left the step's process group (setsid?) still holds stdout or stderr"
@@ -38,6 +41,9 @@ type output struct {
 	r, w   [2]*os.File   // read (ours) and write (the child's) ends: stdout, stderr
 	done   chan struct{} // one send per reader that has finished
 	cutOff bool
+
+	lastData atomic.Int64 // UnixNano of the last read that returned bytes
+	inRead   atomic.Int32 // readers blocked in read(2) now
 }
 
 var streams = [2]logline.Stream{logline.Stdout, logline.Stderr}
@@ -68,12 +74,18 @@ func (o *output) emit(s logline.Stream, text []byte, at time.Time) {
 // executor spends on output.
 type clockReader struct {
 	f  *os.File
+	o  *output
 	at time.Time
 }
 
 func (c *clockReader) Read(p []byte) (int, error) {
+	c.o.inRead.Add(1)
 	n, err := c.f.Read(p)
+	c.o.inRead.Add(-1)
 	c.at = time.Now()
+	if n > 0 {
+		c.o.lastData.Store(c.at.UnixNano())
+	}
 	return n, err
 }
 
@@ -136,7 +148,7 @@ func (o *output) start() {
 
 // read splits one stream into lines until EOF or the read deadline.
 func (o *output) read(f *os.File, s logline.Stream) {
-	c := &clockReader{f: f}
+	c := &clockReader{f: f, o: o}
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(c)
 	defer func() {
@@ -168,8 +180,10 @@ func (o *output) read(f *os.File, s logline.Stream) {
 	}
 }
 
-// finish waits for both readers, cutting them off drainDelay after the
-// step's processes are gone, and returns the sink's first error.
+// finish waits for both readers, called once the step's processes are gone.
+// Readers that still make progress are waited for however long they take;
+// readers that have sat in read(2) for drainDelay with no byte arriving are
+// cut off. It returns the sink's first error.
 func (o *output) finish() error {
 	t := time.NewTimer(drainDelay)
 	defer t.Stop()
@@ -178,6 +192,16 @@ func (o *output) finish() error {
 		case <-o.done:
 			finished++
 		case <-t.C:
+			if o.cutOff {
+				continue
+			}
+			idle := time.Since(time.Unix(0, o.lastData.Load()))
+			if int(o.inRead.Load()) < 2-finished || idle < drainDelay {
+				// Still draining: a reader is busy with lines, or bytes
+				// arrived recently.
+				t.Reset(max(drainDelay-idle, 10*time.Millisecond))
+				continue
+			}
 			o.cutOff = true
 			for _, r := range o.r {
 				_ = r.SetReadDeadline(time.Now())

@@ -3,9 +3,11 @@ package local
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runbookhq/runbook/internal/logline"
 )
@@ -94,5 +96,42 @@ func TestSinkErrorDoesNotBlockStep(t *testing.T) {
 	}
 	if f.n != 2 {
 		t.Errorf("sink called %d times, want 2 (no calls after its error)", f.n)
+	}
+}
+
+// slowSink stands for a log store that falls behind: every other line takes
+// a millisecond.
+type slowSink struct {
+	memSink
+	n int
+}
+
+func (s *slowSink) WriteLine(l logline.Line) error {
+	if s.n++; s.n%2 == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	return s.memSink.WriteLine(l)
+}
+
+// The step exits with its last ~256 KiB still in the pipe; draining them
+// through the slow sink takes longer than drainDelay. Output that still
+// flows must never be cut (it once was, under load, mid-line).
+func TestSlowSinkGetsEveryLineAfterTheStepExits(t *testing.T) {
+	e := newExec(t, Options{})
+	const lines = 5000 // 400 KB: more than the pipe holds
+	sink := &slowSink{memSink: *newSink("")}
+	res := e.Run(context.Background(), newSpec(t, fmt.Sprintf("seq -f '%%079g' 1 %d", lines)), sink)
+	checkResult(t, res, 0, false, false)
+	out := sink.texts(logline.Stdout)
+	if len(out) != lines {
+		t.Fatalf("got %d lines, want %d", len(out), lines)
+	}
+	for i, text := range out {
+		if want := fmt.Sprintf("%079d", i+1); text != want {
+			t.Fatalf("line %d = %q, want %q", i+1, text, want)
+		}
+	}
+	if got := sink.texts(logline.Stderr); len(got) != 0 {
+		t.Errorf("stderr %q: output was cut off", got)
 	}
 }
