@@ -192,8 +192,10 @@ func (s *Server) followLogs(w http.ResponseWriter, r *http.Request, c call) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
+		var buf []byte
 		done <- s.cfg.Logs.Follow(ctx, key, after+1, func(l logline.Line) error {
-			return out.event(l.N, "line", viewLine(l))
+			buf = appendLineJSON(buf[:0], l)
+			return out.eventJSON(l.N, "line", buf)
 		})
 	}()
 	end := func() { out.event(-1, "end", map[string]any{"step": st.Name, "attempt": attempt}) }

@@ -87,6 +87,11 @@ func (s *sseWriter) event(id int64, name string, data any) error {
 	if err != nil {
 		return err
 	}
+	return s.eventJSON(id, name, b)
+}
+
+// eventJSON is event with data already encoded as one line of JSON.
+func (s *sseWriter) eventJSON(id int64, name string, b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
