@@ -134,6 +134,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such API route: "+r.Method+" "+r.URL.Path)
 	})
+	s.mux.Handle("/", s.ui())
 }
 
 // handle registers h with request metrics labelled by its route pattern.

@@ -1,0 +1,65 @@
+import { useEffect, useState } from 'react';
+import { logout, me, onSession, refresh } from './lib/api';
+import { navigate, onLinkClick, useLocation } from './lib/router';
+import type { Me } from './lib/types';
+import { LoginPage, SignUpPage } from './pages/Auth';
+import { RunsPage } from './pages/Runs';
+import { NewRunPage } from './pages/NewRun';
+import { RunPage } from './pages/Run';
+
+export default function App() {
+  const loc = useLocation();
+  const [user, setUser] = useState<Me | null | undefined>(undefined);
+
+  useEffect(() => {
+    const load = async () => {
+      try {
+        setUser(await me());
+      } catch {
+        setUser(null);
+      }
+    };
+    // An OAuth login ends at /#/login/done with the refresh cookie set.
+    if (location.hash === '#/login/done') history.replaceState(null, '', '/');
+    refresh().then((ok) => (ok ? load() : setUser(null)), () => setUser(null));
+    return onSession((inNow) => (inNow ? load() : setUser(null)));
+  }, []);
+
+  if (user === undefined) return <div className="center muted">Loading…</div>;
+  const open = loc.path === '/login' || loc.path === '/signup';
+  if (!user) return loc.path === '/signup' ? <SignUpPage /> : <LoginPage />;
+  if (open || loc.path === '/') {
+    const t = user.memberships.find((m) => m.personal) ?? user.memberships[0];
+    queueMicrotask(() => navigate(t ? `/t/${t.tenant_id}/runs` : '/none', true));
+    return null;
+  }
+
+  const m = loc.path.match(/^\/t\/(\d+)\/runs(?:\/(new|\d+))?\/?$/);
+  let page;
+  if (!m) page = <div className="empty"><h2>Not found</h2><p>There is no page at {loc.path}.</p><a href="/" onClick={onLinkClick}>Go to your runs</a></div>;
+  else if (m[2] === 'new') page = <NewRunPage tenant={Number(m[1])} />;
+  else if (m[2]) page = <RunPage key={m[2]} tenant={Number(m[1])} runId={Number(m[2])} hash={loc.hash} />;
+  else page = <RunsPage tenant={Number(m[1])} query={loc.query} />;
+  const tenant = m ? Number(m[1]) : undefined;
+
+  return (
+    <div className="app">
+      <header className="top">
+        <a className="brand" href="/" onClick={onLinkClick}>Runbook</a>
+        {user.memberships.length > 1 && (
+          <select aria-label="Tenant" value={tenant} onChange={(e) => navigate(`/t/${e.target.value}/runs`)}>
+            {user.memberships.map((t) => <option key={t.tenant_id} value={t.tenant_id}>{t.name}</option>)}
+          </select>
+        )}
+        <nav>
+          {tenant !== undefined && <a href={`/t/${tenant}/runs`} onClick={onLinkClick}>Runs</a>}
+          {tenant !== undefined && <a href={`/t/${tenant}/runs/new`} onClick={onLinkClick}>New run</a>}
+        </nav>
+        <span className="spacer" />
+        <span className="muted user">{user.username}</span>
+        <button className="link" onClick={() => logout().then(() => navigate('/login'))}>Sign out</button>
+      </header>
+      <main>{page}</main>
+    </div>
+  );
+}

@@ -1,0 +1,77 @@
+import { useState, type FormEvent } from 'react';
+import { api, ApiError, tenantPath } from '../lib/api';
+import { navigate } from '../lib/router';
+import type { Problem, Run } from '../lib/types';
+
+const sample = `name: "Diamond"
+steps:
+  - name: A
+    command: echo "A"
+  - name: B
+    command: echo "B"
+  - name: C
+    depends_on: [A, B]
+    command: echo "C after A and B"
+`;
+
+export function NewRunPage({ tenant }: { tenant: number }) {
+  const [text, setText] = useState(sample);
+  const [file, setFile] = useState('.runbook.yml');
+  const [branch, setBranch] = useState('');
+  const [err, setErr] = useState('');
+  const [problems, setProblems] = useState<Problem[]>([]);
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setErr('');
+    setProblems([]);
+    const form = new FormData();
+    form.append('file', new Blob([text], { type: 'application/yaml' }), file || '.runbook.yml');
+    const q = new URLSearchParams({ event: 'manual' });
+    if (branch) q.set('branch', branch);
+    try {
+      const run = await api<Run>(tenantPath(tenant, `/runs?${q}`), { method: 'POST', body: form });
+      navigate(`/t/${tenant}/runs/${run.id}`);
+    } catch (x) {
+      if (x instanceof ApiError) {
+        setErr(x.message);
+        if (Array.isArray(x.details)) setProblems(x.details as Problem[]);
+      } else setErr('The server could not be reached. Try again.');
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section>
+      <h1>New run</h1>
+      <p className="muted">Paste a workflow or choose a .runbook.yml file. Runs of a repository's commits come with projects, which are not available yet.</p>
+      <form className="newrun" onSubmit={submit}>
+        <label>Workflow file
+          <input type="file" accept=".yml,.yaml,text/yaml" onChange={async (e) => {
+            const f = e.target.files?.[0];
+            if (f) { setFile(f.name); setText(await f.text()); }
+          }} />
+        </label>
+        <label>File name<input value={file} onChange={(e) => setFile(e.target.value)} /></label>
+        <label>Branch (optional)<input value={branch} onChange={(e) => setBranch(e.target.value)} /></label>
+        <label>Workflow
+          <textarea aria-label="Workflow text" spellCheck={false} rows={16} value={text} onChange={(e) => setText(e.target.value)} />
+        </label>
+        {err && (
+          <div className="error" role="alert">
+            <p>{err}</p>
+            {problems.length > 0 && (
+              <ul className="problems">
+                {problems.map((p, i) => <li key={i}><span className="mono">{p.line ? `line ${p.line}${p.column ? `:${p.column}` : ''}` : 'file'}</span> {p.message}</li>)}
+              </ul>
+            )}
+          </div>
+        )}
+        <button disabled={busy}>{busy ? 'Starting…' : 'Start run'}</button>
+      </form>
+    </section>
+  );
+}
