@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -38,7 +39,8 @@ type Service struct {
 	accessTTL  time.Duration
 	refreshTTL time.Duration
 	hasher     Hasher
-	dummy      string // a hash with the current parameters, verified for unknown users
+	dummy      string // see dummyHash
+	dummyOnce  sync.Once
 	byAccount  *limiter
 	byIP       *limiter
 	now        func() time.Time
@@ -82,11 +84,21 @@ func New(repo Repo, cfg Config) (*Service, error) {
 		cfg.IPLimit = DefaultIPLimit
 	}
 	s.byAccount, s.byIP = newLimiter(cfg.AccountLimit, s.now), newLimiter(cfg.IPLimit, s.now)
-	var err error
-	if s.dummy, err = s.hasher.Hash(randomToken(16)); err != nil {
-		return nil, err
-	}
 	return s, nil
+}
+
+// dummyHash is a hash with the current parameters, verified for unknown
+// users so that their logins cost what real ones do. It is made at the
+// first use, not in New: argon2id's 19 MiB would otherwise stay in the
+// server's memory from start-up on.
+func (s *Service) dummyHash() string {
+	s.dummyOnce.Do(func() {
+		var err error
+		if s.dummy, err = s.hasher.Hash(randomToken(16)); err != nil {
+			s.log.Error("making the dummy password hash", "err", err)
+		}
+	})
+	return s.dummy
 }
 
 // Input bounds.
@@ -181,16 +193,16 @@ func (s *Service) Login(ctx context.Context, emailOrUsername, password, clientIP
 // password, so response times do not reveal which accounts exist.
 func (s *Service) checkPassword(ctx context.Context, login, password string) (User, error) {
 	if len(password) > MaxPasswordLen { // no account has one: fail in the usual time
-		s.hasher.Verify(password[:MaxPasswordLen], s.dummy)
+		s.hasher.Verify(password[:MaxPasswordLen], s.dummyHash())
 		return User{}, ErrBadCredentials
 	}
 	u, hash, err := s.repo.UserByLogin(ctx, login)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.hasher.Verify(password, s.dummy)
+		s.hasher.Verify(password, s.dummyHash())
 		return User{}, fmt.Errorf("account: looking up the account: %w", err)
 	}
 	if err != nil || hash == "" {
-		s.hasher.Verify(password, s.dummy)
+		s.hasher.Verify(password, s.dummyHash())
 		return User{}, ErrBadCredentials
 	}
 	ok, err := s.hasher.Verify(password, hash)

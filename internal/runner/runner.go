@@ -14,6 +14,7 @@ import (
 	"github.com/runbookhq/runbook/internal/executor"
 	"github.com/runbookhq/runbook/internal/logline"
 	"github.com/runbookhq/runbook/internal/logstore"
+	"github.com/runbookhq/runbook/internal/mask"
 	"github.com/runbookhq/runbook/internal/workflow"
 )
 
@@ -265,7 +266,8 @@ func (d *driver) execute(ctx context.Context, spec executor.Spec) (executor.Resu
 		step: spec.Step, attempt: spec.Attempt, obs: d.cfg.Observer,
 		logs: d.cfg.Logs, key: logstore.Key{Run: spec.RunID, Step: spec.Step, Attempt: spec.Attempt},
 	}
-	res := d.cfg.Executor.Run(ctx, spec, sink)
+	// Mask the values of secret-looking env vars before logs and the terminal.
+	res := d.cfg.Executor.Run(ctx, spec, mask.Sink(sink, mask.FromEnv(spec.Env)))
 	var err error
 	if sink.w != nil {
 		err = sink.w.Close()

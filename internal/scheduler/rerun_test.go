@@ -4,10 +4,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/runbookhq/runbook/internal/engine"
+	"github.com/runbookhq/runbook/internal/logstore"
 	"github.com/runbookhq/runbook/internal/store"
 )
 
@@ -57,5 +59,21 @@ func TestRecoveryRequestsARunThatWasNeverRequested(t *testing.T) {
 	r := newRig(t, rigOpts{dir: dir, tenant: tn.ID})
 	if done := r.waitEnd(run.ID); done.Status != engine.RunSucceeded {
 		t.Fatalf("run %s after recovery, want succeeded", done.Status)
+	}
+}
+
+func TestStepOutputIsMaskedBeforeItIsStored(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	const secret = "s3cr3t-deploy-value"
+	run := r.submit("steps:\n  - name: Leak\n    command: echo \"token is $DEPLOY_TOKEN\"\n", map[string]string{"DEPLOY_TOKEN": secret})
+	if done := r.waitEnd(run.ID); done.Status != engine.RunSucceeded {
+		t.Fatalf("run %s", done.Status)
+	}
+	lines, err := r.logs.Read(logstore.Key{Run: strconv.FormatInt(run.ID, 10), Step: "Leak", Attempt: 1}, 1, 10)
+	if err != nil || len(lines) != 1 {
+		t.Fatalf("log: %v %v", lines, err)
+	}
+	if got := string(lines[0].Text); got != "token is ***" {
+		t.Errorf("stored line %q, want the secret masked", got)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/runbookhq/runbook/internal/executor"
 	"github.com/runbookhq/runbook/internal/logline"
 	"github.com/runbookhq/runbook/internal/logstore"
+	"github.com/runbookhq/runbook/internal/mask"
 	"github.com/runbookhq/runbook/internal/store"
 )
 
@@ -121,7 +122,8 @@ func (s *Scheduler) startStep(c store.Command) {
 		Timeout:   c.Timeout,
 	}
 	sink := &logSink{logs: s.cfg.Logs, key: logstore.Key{Run: spec.RunID, Step: spec.Step, Attempt: spec.Attempt}}
-	res := s.cfg.Executor.Run(t.ctx, spec, sink)
+	// Every secret the run knows is masked before a line is stored.
+	res := s.cfg.Executor.Run(t.ctx, spec, mask.Sink(sink, mask.FromEnv(spec.Env)))
 	t.mu.Lock()
 	t.pgid = 0 // the group is gone: its id may be reused from now on
 	t.mu.Unlock()
