@@ -6,7 +6,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -52,6 +55,7 @@ func (a Argon2id) Hash(password string) (string, error) {
 		return "", fmt.Errorf("account: drawing a salt: %w", err)
 	}
 	key := argon2.IDKey([]byte(password), salt, a.Time, a.Memory, a.Threads, keyLen)
+	releaseSoon()
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, a.Memory, a.Time, a.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
@@ -63,6 +67,7 @@ func (a Argon2id) Verify(password, encoded string) (bool, error) {
 		return false, err
 	}
 	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
+	releaseSoon()
 	return subtle.ConstantTimeCompare(got, key) == 1, nil
 }
 
@@ -95,4 +100,20 @@ func parseArgon2id(encoded string) (Argon2id, []byte, []byte, error) {
 		return Argon2id{}, nil, nil, errBadHash
 	}
 	return p, salt, key, nil
+}
+
+// releasing is set while a memory release is scheduled.
+var releasing atomic.Bool
+
+// releaseSoon hands argon2id's working memory (19 MiB a hash) back to the
+// OS a second after a burst of hashing. Left to the runtime, a server that
+// has seen one login keeps that memory resident for minutes; logins are
+// rare and rate-limited, so one forced collection after them costs little.
+func releaseSoon() {
+	if releasing.CompareAndSwap(false, true) {
+		time.AfterFunc(time.Second, func() {
+			releasing.Store(false)
+			debug.FreeOSMemory()
+		})
+	}
 }
