@@ -16,7 +16,12 @@ func (s *Scheduler) loop() {
 	backoff := minBackoff
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var lastAdmit time.Time
 	for {
+		if time.Since(lastAdmit) >= admitInterval {
+			lastAdmit = time.Now()
+			s.admitWaiting()
+		}
 		full, err := s.claim()
 		wait := pollInterval
 		switch {
@@ -131,5 +136,23 @@ func (s *Scheduler) handle(c store.Command) {
 		s.log.Error("unknown outbox command; completing it so it does not block the queue (a newer server wrote it?)",
 			"run", c.RunID, "command", c.ID, "kind", c.Kind)
 		s.complete(c)
+	}
+}
+
+// admitInterval is how often the loop admits waiting runs whose tenant
+// gained minutes by a new cycle starting (grants and finishing runs admit
+// in their own transactions; this is for the passing of time alone).
+const admitInterval = 5 * time.Second
+
+// admitWaiting starts the blocked runs of tenants whose new cycle began.
+func (s *Scheduler) admitWaiting() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := s.cfg.Store.AdmitWaiting(ctx)
+	if err != nil {
+		s.log.Warn("admitting waiting runs failed; retrying at the next tick", "err", err)
+	}
+	if n > 0 {
+		s.log.Info("admitted waiting runs", "runs", n)
 	}
 }

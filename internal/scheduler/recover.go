@@ -15,6 +15,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/engine"
 	"github.com/runbookhq/runbook/internal/executor"
+	"github.com/runbookhq/runbook/internal/quota"
 )
 
 // LostOnRestart is the reason recorded for the steps a dead process left
@@ -181,6 +182,9 @@ func (s *Scheduler) markLost(ctx context.Context) error {
 		return fmt.Errorf("scheduler: recovery: listing runs in progress: %w", err)
 	}
 	for _, r := range runs {
+		if r.Status == engine.RunQueued && r.Admission != quota.Admitted {
+			continue // waiting in its tenant's line: the store admits it when a slot or minutes free up
+		}
 		if r.Status == engine.RunQueued {
 			// Created, but the process died before requesting it.
 			if _, err := s.applyOnce(ctx, r.ID, engine.Event{Kind: engine.RunRequested}); err != nil {

@@ -164,30 +164,29 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	return nil
 }
 
-// Submit creates a run and requests it. It returns the run as stored once
-// RunRequested is applied (its first steps are queued).
+// Submit creates a run and admits it in one transaction: it is requested
+// at once (its first steps are queued) when the tenant has minutes and a
+// free slot, else it waits in the tenant's line as pending or blocked
+// (Run.Admission and Run.Reason say which and why).
 func (s *Scheduler) Submit(ctx context.Context, nr store.NewRun) (store.Run, error) {
 	return s.SubmitReusing(ctx, nr, nil, "")
 }
 
 // SubmitReusing is Submit for a re-run of the failed steps of an earlier
-// run: the steps named in reuse are marked succeeded (with reason) instead
-// of running again. A crash before RunRequested leaves a queued run that
-// recovery requests, so at worst a reused step runs again.
+// run: the steps named in reuse are marked succeeded (with reason), in the
+// same transaction and before the run is requested, instead of running
+// again.
 func (s *Scheduler) SubmitReusing(ctx context.Context, nr store.NewRun, reuse []string, reason string) (store.Run, error) {
-	r, err := s.cfg.Store.CreateRun(ctx, nr)
+	nr.Reused, nr.ReusedReason = reuse, reason
+	r, err := s.cfg.Store.CreateAndAdmit(ctx, nr)
 	if err != nil {
 		return store.Run{}, err
 	}
-	for _, step := range reuse {
-		if _, err := s.applyOnce(ctx, r.ID, engine.Event{Kind: engine.StepReused, Step: step, Reason: reason}); err != nil {
-			return store.Run{}, fmt.Errorf("scheduler: reusing step %q in run %d: %w", step, r.ID, err)
-		}
+	if s.cfg.Bus != nil {
+		s.cfg.Bus.Publish(eventbus.Note{Topic: RunTopic(r.ID)})
 	}
-	if _, err := s.applyOnce(ctx, r.ID, engine.Event{Kind: engine.RunRequested}); err != nil {
-		return store.Run{}, fmt.Errorf("scheduler: requesting run %d: %w", r.ID, err)
-	}
-	return s.cfg.Store.GetRun(ctx, nr.TenantID, r.ID)
+	s.signal() // its steps (or an older run's, admitted instead) are in the outbox
+	return r, nil
 }
 
 // Cancel asks a run of tenantID to stop; reason is recorded. Another

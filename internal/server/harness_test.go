@@ -126,6 +126,7 @@ type harness struct {
 type harnessOpts struct {
 	open         opener
 	accountLimit account.Limit
+	admins       []string
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -168,7 +169,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		cancel()
 		sched.Shutdown(ctx, 0)
 	})
-	api := server.New(server.Config{Runs: h.st, Scheduler: sched, Logs: logs, Bus: h.bus, Accounts: accounts, Logger: log})
+	api := server.New(server.Config{Runs: h.st, Scheduler: sched, Logs: logs, Bus: h.bus, Accounts: accounts, Logger: log, Admins: o.admins})
 	srv := httptest.NewUnstartedServer(api)
 	base, endStreams := context.WithCancel(context.Background())
 	srv.Config.BaseContext = func(net.Listener) context.Context { return base }

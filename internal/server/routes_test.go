@@ -56,6 +56,11 @@ var routes = []route{
 	{"GET", "/api/v1/tenants/{tenant}/runs/{run}/steps/{step}/logs", tenantMember},
 	{"GET", "/api/v1/tenants/{tenant}/runs/{run}/steps/{step}/logs/raw", tenantMember},
 	{"GET", "/api/v1/tenants/{tenant}/runs/{run}/steps/{step}/logs/follow", tenantMember},
+	{"GET", "/api/v1/tenants/{tenant}/usage", tenantMember},
+	{"GET", "/api/v1/plans", signedIn},
+	{"PUT", "/api/v1/admin/plans/{plan}", signedIn},
+	{"PUT", "/api/v1/admin/tenants/{tenant}/plan", signedIn},
+	{"POST", "/api/v1/admin/tenants/{tenant}/grants", signedIn},
 }
 
 // path fills the pattern's wildcards.
@@ -143,7 +148,7 @@ func TestRouteTable(t *testing.T) {
 		if r.access == public {
 			continue // driven below and by other tests
 		}
-		res := h.request(r.method, r.path(map[string]string{"tenant": "1", "run": "1", "step": "s", "id": "1"}), "", nil)
+		res := h.request(r.method, r.path(map[string]string{"tenant": "1", "run": "1", "step": "s", "id": "1", "plan": "free"}), "", nil)
 		if strings.Contains(string(res.body), "no such API route") {
 			t.Errorf("%s reached the catch-all", r.key())
 		}

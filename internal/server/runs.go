@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/runbookhq/runbook/internal/engine"
+	"github.com/runbookhq/runbook/internal/quota"
 	"github.com/runbookhq/runbook/internal/store"
 	"github.com/runbookhq/runbook/internal/workflow"
 )
@@ -28,6 +29,8 @@ type runView struct {
 	Repo        string           `json:"repo,omitempty"`
 	Status      engine.RunStatus `json:"status"`
 	Reason      string           `json:"reason,omitempty"`
+	Admission   string           `json:"admission,omitempty"` // pending or blocked while it waits; Reason says why
+	Position    int              `json:"position,omitempty"`  // place in the tenant's pending line, 1 next
 	RequestedAt time.Time        `json:"requested_at"`
 	StartedAt   *time.Time       `json:"started_at,omitempty"`
 	FinishedAt  *time.Time       `json:"finished_at,omitempty"`
@@ -67,9 +70,12 @@ func viewRun(r store.Run) runView {
 	v := runView{
 		ID: r.ID, TenantID: r.TenantID, ProjectID: r.ProjectID, File: r.File, Trigger: r.Trigger,
 		Branch: r.Vars.Branch, Event: r.Vars.Event, SHA: r.Vars.SHA, Repo: r.Vars.Repo,
-		Status: r.Status, Reason: r.Reason, RequestedAt: r.RequestedAt,
+		Status: r.Status, Reason: r.Reason, RequestedAt: r.RequestedAt, Position: r.Position,
 		StartedAt: timePtr(r.StartedAt), FinishedAt: timePtr(r.FinishedAt),
 		DurationMS: durationMS(r.StartedAt, r.FinishedAt), LastSeq: r.LastSeq,
+	}
+	if r.Status == engine.RunQueued && r.Admission != quota.Admitted {
+		v.Admission = string(r.Admission)
 	}
 	for _, st := range r.Steps {
 		deps := st.DependsOn

@@ -75,6 +75,10 @@ type Config struct {
 	MaxBody int64
 	// OAuth serves /auth/{provider}/login and /callback; nil: no OAuth login.
 	OAuth *OAuth
+	// Quotas serves usage and the admin routes; nil: Runs, if it keeps them.
+	Quotas Quotas
+	// Admins are the usernames that may change plans and grant minutes.
+	Admins []string
 }
 
 // Server serves the API.
@@ -131,6 +135,7 @@ func (s *Server) routes() {
 	s.handle("GET /api/v1/tenants/{tenant}/runs/{run}/steps/{step}/logs", s.member(s.stepLogs))
 	s.handle("GET /api/v1/tenants/{tenant}/runs/{run}/steps/{step}/logs/raw", s.member(s.rawLogs))
 	s.handle("GET /api/v1/tenants/{tenant}/runs/{run}/steps/{step}/logs/follow", s.member(s.followLogs))
+	s.usageRoutes()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such API route: "+r.Method+" "+r.URL.Path)
 	})

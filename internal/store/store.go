@@ -33,6 +33,8 @@ var (
 // nothing. A database that goes away makes methods return errors (wrapping
 // the driver's), never panic; after Close every method returns an error.
 type Store interface {
+	Quotas
+
 	// CreateTenant adds a tenant. A second tenant with the same name fails
 	// with ErrConflict.
 	CreateTenant(ctx context.Context, name string) (Tenant, error)

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/runbookhq/runbook/internal/engine"
+	"github.com/runbookhq/runbook/internal/quota"
 	"github.com/runbookhq/runbook/internal/workflow"
 )
 
@@ -23,19 +24,28 @@ type NewRun struct {
 	Vars        workflow.Vars // branch, event, sha, repo, env
 	Trigger     string        // what asked for the run: "push", "api", "manual", ...
 	RequestedAt time.Time     // zero: the store's clock
+	// Reused and ReusedReason: CreateAndAdmit marks these steps succeeded
+	// (engine.StepReused) before the run is requested. CreateRun ignores them.
+	Reused       []string
+	ReusedReason string
 }
 
 // Run is a run's projection: its status as of its last applied event.
 type Run struct {
-	ID          int64
-	TenantID    int64
-	ProjectID   int64
-	File        string
-	Source      []byte // only from GetRun
-	Vars        workflow.Vars
-	Trigger     string
-	Status      engine.RunStatus
-	Reason      string
+	ID        int64
+	TenantID  int64
+	ProjectID int64
+	File      string
+	Source    []byte // only from GetRun
+	Vars      workflow.Vars
+	Trigger   string
+	Status    engine.RunStatus
+	Reason    string // the engine's; for a waiting run, why it waits
+	// Admission: a queued run created by CreateAndAdmit is pending or
+	// blocked until admitted; Position is its place in the pending line
+	// (1 is next), from GetRun only.
+	Admission   quota.Admission
+	Position    int
 	RequestedAt time.Time
 	CreatedAt   time.Time
 	StartedAt   time.Time // zero until RunRequested is applied

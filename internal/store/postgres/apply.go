@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/runbookhq/runbook/internal/engine"
+	"github.com/runbookhq/runbook/internal/quota"
 	"github.com/runbookhq/runbook/internal/store"
 )
 
@@ -18,37 +19,21 @@ import (
 func (s *Store) Apply(ctx context.Context, runID int64, e engine.Event) (engine.State, []engine.Command, error) {
 	var tr store.Transition
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		var tenantID, lastSeq int64
-		err := tx.QueryRow(ctx, `SELECT tenant_id, last_seq FROM runs WHERE id = $1 FOR UPDATE`, runID).Scan(&tenantID, &lastSeq)
+		// The tenant's account row first, the run's second: every writer
+		// takes them in that order, so admissions never deadlock.
+		var tenantID int64
+		err := tx.QueryRow(ctx, `SELECT tenant_id FROM runs WHERE id = $1`, runID).Scan(&tenantID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("%w: run %d", store.ErrNotFound, runID)
 		}
 		if err != nil {
-			return fmt.Errorf("postgres: locking run %d: %w", runID, err)
+			return fmt.Errorf("postgres: loading run %d: %w", runID, err)
 		}
-		prev, prevJSON, err := s.cache.State(runID, lastSeq, func(withSource bool) (st store.Stored, err error) {
-			if withSource {
-				err = tx.QueryRow(ctx, `SELECT state, file, source FROM runs WHERE id = $1`, runID).Scan(&st.StateJSON, &st.File, &st.Source)
-			} else {
-				err = tx.QueryRow(ctx, `SELECT state FROM runs WHERE id = $1`, runID).Scan(&st.StateJSON)
-			}
-			if err != nil {
-				err = fmt.Errorf("postgres: loading the state of run %d: %w", runID, err)
-			}
-			return st, err
-		})
-		if err != nil {
-			return err
+		if _, err := (admitTx{s, tx}).Account(ctx, tenantID, s.now()); err != nil {
+			return fmt.Errorf("postgres: locking the account of tenant %d: %w", tenantID, err)
 		}
-		now := s.now()
-		if tr, err = store.Decide(prev, prevJSON, e, now); err != nil || tr.Noop {
-			return err
-		}
-		tr.Seq = lastSeq + 1
-		if err := record(ctx, tx, runID, tenantID, tr, now); err != nil {
-			return fmt.Errorf("postgres: recording %s for run %d: %w", tr.Event.Kind, runID, err)
-		}
-		return nil
+		tr, err = s.applyIn(ctx, tx, runID, e, false)
+		return err
 	})
 	if err != nil {
 		return engine.State{}, nil, err
@@ -57,6 +42,59 @@ func (s *Store) Apply(ctx context.Context, runID int64, e engine.Event) (engine.
 		s.cache.Put(runID, tr.Seq, tr.State.Workflow, tr.State, tr.StateJSON)
 	}
 	return tr.State, tr.Commands, nil
+}
+
+// applyIn is Apply inside tx, which holds the tenant's account lock. It
+// also charges the attempts the event ended and, when the run ends, admits
+// the tenant's line (unless admitting: Fill is admitting this run and does
+// that itself). RunRequested on a run waiting in the line is ignored
+// unless admitting: only Fill starts it.
+func (s *Store) applyIn(ctx context.Context, tx pgx.Tx, runID int64, e engine.Event, admitting bool) (store.Transition, error) {
+	var tenantID, lastSeq int64
+	var admission quota.Admission
+	err := tx.QueryRow(ctx, `SELECT tenant_id, last_seq, admission FROM runs WHERE id = $1 FOR UPDATE`, runID).Scan(&tenantID, &lastSeq, &admission)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Transition{}, fmt.Errorf("%w: run %d", store.ErrNotFound, runID)
+	}
+	if err != nil {
+		return store.Transition{}, fmt.Errorf("postgres: locking run %d: %w", runID, err)
+	}
+	prev, prevJSON, err := s.cache.State(runID, lastSeq, func(withSource bool) (st store.Stored, err error) {
+		if withSource {
+			err = tx.QueryRow(ctx, `SELECT state, file, source FROM runs WHERE id = $1`, runID).Scan(&st.StateJSON, &st.File, &st.Source)
+		} else {
+			err = tx.QueryRow(ctx, `SELECT state FROM runs WHERE id = $1`, runID).Scan(&st.StateJSON)
+		}
+		if err != nil {
+			err = fmt.Errorf("postgres: loading the state of run %d: %w", runID, err)
+		}
+		return st, err
+	})
+	if err != nil {
+		return store.Transition{}, err
+	}
+	if e.Kind == engine.RunRequested && admission != quota.Admitted && !admitting {
+		return store.Transition{State: prev, Noop: true}, nil
+	}
+	now := s.now()
+	tr, err := store.Decide(prev, prevJSON, e, now)
+	if err != nil || tr.Noop {
+		return tr, err
+	}
+	tr.Seq = lastSeq + 1
+	if err := record(ctx, tx, runID, tenantID, tr, now); err != nil {
+		return tr, fmt.Errorf("postgres: recording %s for run %d: %w", tr.Event.Kind, runID, err)
+	}
+	q := admitTx{s, tx}
+	if err := q.charge(ctx, tenantID, runID, store.Charges(prev, tr.State, tr.Event.Time), now); err != nil {
+		return tr, fmt.Errorf("postgres: charging run %d: %w", runID, err)
+	}
+	if store.Ended(prev, tr.State) && !admitting {
+		if _, _, err := store.Fill(ctx, q, tenantID, now); err != nil {
+			return tr, fmt.Errorf("postgres: admitting the next run of tenant %d: %w", tenantID, err)
+		}
+	}
+	return tr, nil
 }
 
 // record writes the event, the projections and the outbox entries in one

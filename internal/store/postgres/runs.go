@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/runbookhq/runbook/internal/engine"
+	"github.com/runbookhq/runbook/internal/quota"
 	"github.com/runbookhq/runbook/internal/store"
 )
 
@@ -38,38 +39,52 @@ func (s *Store) CreateRun(ctx context.Context, nr store.NewRun) (store.Run, erro
 		return store.Run{}, fmt.Errorf("postgres: encoding run vars: %w", err)
 	}
 	var id int64
-	err = s.tx(ctx, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `INSERT INTO runs (tenant_id, project_id, file, source, vars, branch, trigger,
-			status, reason, requested_at, created_at, state, last_seq)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '', $9, $10, $11, 0) RETURNING id`,
-			p.TenantID, nullID(p.ProjectID), p.File, p.Source, vars, p.Vars.Branch, p.Trigger,
-			engine.RunQueued, p.RequestedAt.UTC().Truncate(time.Microsecond), now, p.StateJSON).Scan(&id)
-		if err != nil {
-			return err
-		}
-		b := &pgx.Batch{}
-		for i, st := range p.Steps {
-			deps := st.DependsOn
-			if deps == nil {
-				deps = []string{}
-			}
-			b.Queue(`INSERT INTO steps (run_id, idx, name, depends_on, status, attempt, reason)
-				VALUES ($1, $2, $3, $4, $5, 0, '')`, id, i, st.Name, deps, st.Status)
-		}
-		return tx.SendBatch(ctx, b).Close()
+	err = s.tx(ctx, func(tx pgx.Tx) (err error) {
+		id, err = insertRun(ctx, tx, p, vars, now, quota.Admitted)
+		return err
 	})
-	if isCode(err, foreignKeyViolation) {
-		return store.Run{}, fmt.Errorf("%w: tenant %d does not exist", store.ErrNotFound, nr.TenantID)
-	}
 	if err != nil {
-		return store.Run{}, fmt.Errorf("postgres: creating a run of %s: %w", nr.File, err)
+		return store.Run{}, createErr(err, nr)
 	}
 	s.cache.Put(id, 0, p.Workflow, p.State, p.StateJSON)
 	return s.GetRun(ctx, p.TenantID, id)
 }
 
+// insertRun writes a new run and its steps.
+func insertRun(ctx context.Context, tx pgx.Tx, p store.PreparedRun, vars []byte, now time.Time, ad quota.Admission) (int64, error) {
+	var id int64
+	err := tx.QueryRow(ctx, `INSERT INTO runs (tenant_id, project_id, file, source, vars, branch, trigger,
+		status, reason, requested_at, created_at, state, last_seq, admission)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '', $9, $10, $11, 0, $12) RETURNING id`,
+		p.TenantID, nullID(p.ProjectID), p.File, p.Source, vars, p.Vars.Branch, p.Trigger,
+		engine.RunQueued, p.RequestedAt.UTC().Truncate(time.Microsecond), now, p.StateJSON, ad).Scan(&id)
+	if err != nil {
+		return 0, err
+	}
+	b := &pgx.Batch{}
+	for i, st := range p.Steps {
+		deps := st.DependsOn
+		if deps == nil {
+			deps = []string{}
+		}
+		b.Queue(`INSERT INTO steps (run_id, idx, name, depends_on, status, attempt, reason)
+			VALUES ($1, $2, $3, $4, $5, 0, '')`, id, i, st.Name, deps, st.Status)
+	}
+	return id, tx.SendBatch(ctx, b).Close()
+}
+
+func createErr(err error, nr store.NewRun) error {
+	if isCode(err, foreignKeyViolation) {
+		return fmt.Errorf("%w: tenant %d does not exist", store.ErrNotFound, nr.TenantID)
+	}
+	if errors.Is(err, store.ErrRejected) || errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return fmt.Errorf("postgres: creating a run of %s: %w", nr.File, err)
+}
+
 const runCols = `id, tenant_id, project_id, file, vars, trigger, status, reason,
-	requested_at, created_at, started_at, finished_at, last_seq`
+	requested_at, created_at, started_at, finished_at, last_seq, admission`
 
 // scanRun reads runCols, then extra.
 func scanRun(row pgx.Row, extra ...any) (store.Run, error) {
@@ -82,7 +97,7 @@ func scanRun(row pgx.Row, extra ...any) (store.Run, error) {
 		started, finished *time.Time
 	)
 	err := row.Scan(append([]any{&r.ID, &r.TenantID, &project, &r.File, &vars, &r.Trigger, &r.Status, &r.Reason,
-		&requested, &created, &started, &finished, &r.LastSeq}, extra...)...)
+		&requested, &created, &started, &finished, &r.LastSeq, &r.Admission}, extra...)...)
 	if err != nil {
 		return r, err
 	}
@@ -109,7 +124,11 @@ func (s *Store) GetRun(ctx context.Context, tenantID, runID int64) (store.Run, e
 		}
 		r.Source = src
 		steps, err := loadSteps(ctx, tx, []int64{runID})
+		if err != nil {
+			return err
+		}
 		r.Steps = steps[runID]
+		r.Position, err = position(ctx, tx, r)
 		return err
 	})
 	if errors.Is(err, pgx.ErrNoRows) {

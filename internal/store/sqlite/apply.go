@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/runbookhq/runbook/internal/engine"
+	"github.com/runbookhq/runbook/internal/quota"
 	"github.com/runbookhq/runbook/internal/store"
 )
 
@@ -18,37 +19,9 @@ import (
 func (s *Store) Apply(ctx context.Context, runID int64, e engine.Event) (engine.State, []engine.Command, error) {
 	var tr store.Transition
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		var tenantID, lastSeq int64
-		err := tx.QueryRowContext(ctx, `SELECT tenant_id, last_seq FROM runs WHERE id = ?`, runID).Scan(&tenantID, &lastSeq)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: run %d", store.ErrNotFound, runID)
-		}
-		if err != nil {
-			return fmt.Errorf("sqlite: loading run %d: %w", runID, err)
-		}
-		prev, prevJSON, err := s.cache.State(runID, lastSeq, func(withSource bool) (st store.Stored, err error) {
-			if withSource {
-				err = tx.QueryRowContext(ctx, `SELECT state, file, source FROM runs WHERE id = ?`, runID).Scan(&st.StateJSON, &st.File, &st.Source)
-			} else {
-				err = tx.QueryRowContext(ctx, `SELECT state FROM runs WHERE id = ?`, runID).Scan(&st.StateJSON)
-			}
-			if err != nil {
-				err = fmt.Errorf("sqlite: loading the state of run %d: %w", runID, err)
-			}
-			return st, err
-		})
-		if err != nil {
-			return err
-		}
-		now := s.now()
-		if tr, err = store.Decide(prev, prevJSON, e, now); err != nil || tr.Noop {
-			return err
-		}
-		tr.Seq = lastSeq + 1
-		if err := s.record(ctx, tx, runID, tenantID, tr, now); err != nil {
-			return fmt.Errorf("sqlite: recording %s for run %d: %w", tr.Event.Kind, runID, err)
-		}
-		return nil
+		var err error
+		tr, err = s.applyIn(ctx, tx, runID, e, false)
+		return err
 	})
 	if err != nil {
 		return engine.State{}, nil, err
@@ -57,6 +30,59 @@ func (s *Store) Apply(ctx context.Context, runID int64, e engine.Event) (engine.
 		s.cache.Put(runID, tr.Seq, tr.State.Workflow, tr.State, tr.StateJSON)
 	}
 	return tr.State, tr.Commands, nil
+}
+
+// applyIn is Apply inside tx. It also charges the attempts the event ended
+// and, when the run ends, admits the tenant's line (unless admitting: the
+// run is being admitted by Fill, which does that itself). RunRequested on
+// a run that waits in the line is ignored unless admitting: only Fill
+// starts it.
+func (s *Store) applyIn(ctx context.Context, tx *sql.Tx, runID int64, e engine.Event, admitting bool) (store.Transition, error) {
+	var tenantID, lastSeq int64
+	var admission quota.Admission
+	err := tx.QueryRowContext(ctx, `SELECT tenant_id, last_seq, admission FROM runs WHERE id = ?`, runID).Scan(&tenantID, &lastSeq, &admission)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Transition{}, fmt.Errorf("%w: run %d", store.ErrNotFound, runID)
+	}
+	if err != nil {
+		return store.Transition{}, fmt.Errorf("sqlite: loading run %d: %w", runID, err)
+	}
+	prev, prevJSON, err := s.cache.State(runID, lastSeq, func(withSource bool) (st store.Stored, err error) {
+		if withSource {
+			err = tx.QueryRowContext(ctx, `SELECT state, file, source FROM runs WHERE id = ?`, runID).Scan(&st.StateJSON, &st.File, &st.Source)
+		} else {
+			err = tx.QueryRowContext(ctx, `SELECT state FROM runs WHERE id = ?`, runID).Scan(&st.StateJSON)
+		}
+		if err != nil {
+			err = fmt.Errorf("sqlite: loading the state of run %d: %w", runID, err)
+		}
+		return st, err
+	})
+	if err != nil {
+		return store.Transition{}, err
+	}
+	if e.Kind == engine.RunRequested && admission != quota.Admitted && !admitting {
+		return store.Transition{State: prev, Noop: true}, nil
+	}
+	now := s.now()
+	tr, err := store.Decide(prev, prevJSON, e, now)
+	if err != nil || tr.Noop {
+		return tr, err
+	}
+	tr.Seq = lastSeq + 1
+	if err := s.record(ctx, tx, runID, tenantID, tr, now); err != nil {
+		return tr, fmt.Errorf("sqlite: recording %s for run %d: %w", tr.Event.Kind, runID, err)
+	}
+	q := admitTx{s, tx}
+	if err := q.charge(ctx, tenantID, runID, store.Charges(prev, tr.State, tr.Event.Time), now); err != nil {
+		return tr, fmt.Errorf("sqlite: charging run %d: %w", runID, err)
+	}
+	if store.Ended(prev, tr.State) && !admitting {
+		if _, _, err := store.Fill(ctx, q, tenantID, now); err != nil {
+			return tr, fmt.Errorf("sqlite: admitting the next run of tenant %d: %w", tenantID, err)
+		}
+	}
+	return tr, nil
 }
 
 // record writes the event, the projections and the outbox entries.

@@ -12,6 +12,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/runbookhq/runbook/internal/engine"
+	"github.com/runbookhq/runbook/internal/quota"
 	"github.com/runbookhq/runbook/internal/store"
 )
 
@@ -43,39 +44,53 @@ func (s *Store) CreateRun(ctx context.Context, nr store.NewRun) (store.Run, erro
 		return store.Run{}, fmt.Errorf("sqlite: encoding run vars: %w", err)
 	}
 	var id int64
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO runs (tenant_id, project_id, file, source, vars, branch, trigger,
-			status, reason, requested_at, created_at, state, last_seq)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, 0) RETURNING id`,
-			p.TenantID, nullID(p.ProjectID), p.File, p.Source, string(vars), p.Vars.Branch, p.Trigger,
-			engine.RunQueued, p.RequestedAt.UnixMicro(), now.UnixMicro(), string(p.StateJSON)).Scan(&id)
-		if err != nil {
-			return err
-		}
-		for i, st := range p.Steps {
-			deps, err := json.Marshal(st.DependsOn)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO steps (run_id, idx, name, depends_on, status, attempt, reason)
-				VALUES (?, ?, ?, ?, ?, 0, '')`, id, i, st.Name, string(deps), st.Status); err != nil {
-				return err
-			}
-		}
-		return nil
+	err = s.write(ctx, func(tx *sql.Tx) (err error) {
+		id, err = s.insertRun(ctx, tx, p, vars, now, quota.Admitted)
+		return err
 	})
-	if isCode(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
-		return store.Run{}, fmt.Errorf("%w: tenant %d does not exist", store.ErrNotFound, nr.TenantID)
-	}
 	if err != nil {
-		return store.Run{}, fmt.Errorf("sqlite: creating a run of %s: %w", nr.File, err)
+		return store.Run{}, s.createErr(err, nr)
 	}
 	s.cache.Put(id, 0, p.Workflow, p.State, p.StateJSON)
 	return s.GetRun(ctx, p.TenantID, id)
 }
 
+// insertRun writes a new run and its steps.
+func (s *Store) insertRun(ctx context.Context, tx *sql.Tx, p store.PreparedRun, vars []byte, now time.Time, ad quota.Admission) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO runs (tenant_id, project_id, file, source, vars, branch, trigger,
+		status, reason, requested_at, created_at, state, last_seq, admission)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, 0, ?) RETURNING id`,
+		p.TenantID, nullID(p.ProjectID), p.File, p.Source, string(vars), p.Vars.Branch, p.Trigger,
+		engine.RunQueued, p.RequestedAt.UnixMicro(), now.UnixMicro(), string(p.StateJSON), ad).Scan(&id)
+	if err != nil {
+		return 0, err
+	}
+	for i, st := range p.Steps {
+		deps, err := json.Marshal(st.DependsOn)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO steps (run_id, idx, name, depends_on, status, attempt, reason)
+			VALUES (?, ?, ?, ?, ?, 0, '')`, id, i, st.Name, string(deps), st.Status); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
+}
+
+func (s *Store) createErr(err error, nr store.NewRun) error {
+	if isCode(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
+		return fmt.Errorf("%w: tenant %d does not exist", store.ErrNotFound, nr.TenantID)
+	}
+	if errors.Is(err, store.ErrRejected) || errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return fmt.Errorf("sqlite: creating a run of %s: %w", nr.File, err)
+}
+
 const runCols = `id, tenant_id, project_id, file, vars, trigger, status, reason,
-	requested_at, created_at, started_at, finished_at, last_seq`
+	requested_at, created_at, started_at, finished_at, last_seq, admission`
 
 // scanRun reads runCols, then extra.
 func scanRun(sc interface{ Scan(...any) error }, extra ...any) (store.Run, error) {
@@ -86,7 +101,7 @@ func scanRun(sc interface{ Scan(...any) error }, extra ...any) (store.Run, error
 		requested, created, started, finished sql.NullInt64
 	)
 	err := sc.Scan(append([]any{&r.ID, &r.TenantID, &project, &r.File, &vars, &r.Trigger, &r.Status, &r.Reason,
-		&requested, &created, &started, &finished, &r.LastSeq}, extra...)...)
+		&requested, &created, &started, &finished, &r.LastSeq, &r.Admission}, extra...)...)
 	if err != nil {
 		return r, err
 	}
@@ -110,7 +125,10 @@ func (s *Store) GetRun(ctx context.Context, tenantID, runID int64) (store.Run, e
 			return err
 		}
 		r.Source = src
-		r.Steps, err = loadSteps(ctx, tx, runID)
+		if r.Steps, err = loadSteps(ctx, tx, runID); err != nil {
+			return err
+		}
+		r.Position, err = position(ctx, tx, r)
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {

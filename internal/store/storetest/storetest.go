@@ -45,6 +45,10 @@ func Run(t *testing.T, storage Storage) {
 		{"CloseMidway", testCloseMidway},
 		{"ConcurrentApply", testConcurrentApply},
 		{"TwoStoresShareData", testTwoStores},
+		{"QuotaFIFO", testQuotaFIFO},
+		{"QuotaMinutes", testQuotaMinutes},
+		{"QuotaReused", testQuotaReused},
+		{"QuotaRace", testQuotaRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

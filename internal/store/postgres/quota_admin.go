@@ -1,0 +1,262 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/jackc/pgx/v5"
+	"time"
+
+	"github.com/runbookhq/runbook/internal/quota"
+	"github.com/runbookhq/runbook/internal/store"
+)
+
+// PutPlan implements store.Store.
+func (s *Store) PutPlan(ctx context.Context, p quota.Plan) error {
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", store.ErrInvalid, err)
+	}
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO plans (name, minutes, max_concurrent) VALUES ($1, $2, $3)
+			ON CONFLICT (name) DO UPDATE SET minutes = excluded.minutes, max_concurrent = excluded.max_concurrent`,
+			p.Name, p.Minutes, p.MaxConcurrent)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: saving plan %q: %w", p.Name, err)
+	}
+	return nil
+}
+
+// Plans implements store.Store.
+func (s *Store) Plans(ctx context.Context) ([]quota.Plan, error) {
+	var ps []quota.Plan
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT name, minutes, max_concurrent FROM plans ORDER BY name`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p quota.Plan
+			if err := rows.Scan(&p.Name, &p.Minutes, &p.MaxConcurrent); err != nil {
+				return err
+			}
+			ps = append(ps, p)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: listing plans: %w", err)
+	}
+	return ps, nil
+}
+
+// SetPlan implements store.Store.
+func (s *Store) SetPlan(ctx context.Context, tenantID int64, plan string) error {
+	return s.adjust(ctx, tenantID, "changing the plan", func(tx pgx.Tx) error {
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM plans WHERE name = $1`, plan).Scan(&one); errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: plan %q (see the plans list)", store.ErrNotFound, plan)
+		} else if err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE quota_accounts SET plan = $1 WHERE tenant_id = $2`, plan, tenantID)
+		return err
+	})
+}
+
+// GrantMinutes implements store.Store.
+func (s *Store) GrantMinutes(ctx context.Context, tenantID, minutes int64) error {
+	if minutes <= 0 {
+		return fmt.Errorf("%w: grant a positive number of minutes, not %d", store.ErrInvalid, minutes)
+	}
+	return s.adjust(ctx, tenantID, "granting minutes", func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE quota_accounts SET granted = granted + $1 WHERE tenant_id = $2`, minutes, tenantID)
+		return err
+	})
+}
+
+// adjust rolls the tenant's account over, changes it with fn, and admits
+// its line, in one transaction.
+func (s *Store) adjust(ctx context.Context, tenantID int64, what string, fn func(tx pgx.Tx) error) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM tenants WHERE id = $1`, tenantID).Scan(&one); errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: tenant %d", store.ErrNotFound, tenantID)
+		} else if err != nil {
+			return err
+		}
+		q, now := admitTx{s, tx}, s.now()
+		if _, err := store.LoadAccount(ctx, q, tenantID, now); err != nil {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		_, _, err := store.Fill(ctx, q, tenantID, now)
+		return err
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("postgres: %s for tenant %d: %w", what, tenantID, err)
+	}
+	return err
+}
+
+// AdmitWaiting implements store.Store.
+func (s *Store) AdmitWaiting(ctx context.Context) (int, error) {
+	var tenants []int64
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT DISTINCT tenant_id FROM runs
+			WHERE status = 'queued' AND admission IN ('pending', 'blocked')`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			tenants = append(tenants, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: finding waiting runs: %w", err)
+	}
+	total := 0
+	for _, t := range tenants {
+		err := s.tx(ctx, func(tx pgx.Tx) error {
+			n, _, err := store.Fill(ctx, admitTx{s, tx}, t, s.now())
+			total += n
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("postgres: admitting the waiting runs of tenant %d: %w", t, err)
+		}
+	}
+	return total, nil
+}
+
+// Usage implements store.Store.
+func (s *Store) Usage(ctx context.Context, tenantID int64) (store.Usage, error) {
+	u := store.Usage{TenantID: tenantID}
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM tenants WHERE id = $1`, tenantID).Scan(&one); err != nil {
+			return err
+		}
+		var err error
+		if u, err = usage(ctx, tx, tenantID, s.now()); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT id FROM runs WHERE tenant_id = $1 AND admission = 'pending' AND status = 'queued'
+			ORDER BY requested_at, id LIMIT $2`, tenantID, store.LineLimit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			u.Line = append(u.Line, id)
+		}
+		return rows.Err()
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Usage{}, fmt.Errorf("%w: tenant %d", store.ErrNotFound, tenantID)
+	}
+	if err != nil {
+		return store.Usage{}, fmt.Errorf("postgres: reading the usage of tenant %d: %w", tenantID, err)
+	}
+	return u, nil
+}
+
+// usage reads a tenant's account (the default one if it has none yet),
+// rolled over to now without saving, and its run counts.
+func usage(ctx context.Context, tx pgx.Tx, tenantID int64, now time.Time) (store.Usage, error) {
+	u := store.Usage{TenantID: tenantID}
+	a, err := readAccount(ctx, tx, tenantID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		a = quota.Account{CycleStart: now}
+		err = tx.QueryRow(ctx, `SELECT name, minutes, max_concurrent FROM plans WHERE name = $1`, quota.DefaultPlan).
+			Scan(&a.Plan.Name, &a.Plan.Minutes, &a.Plan.MaxConcurrent)
+	}
+	if err != nil {
+		return u, err
+	}
+	u.Account, _ = quota.Rollover(a, now)
+	u.CycleEnd = quota.CycleEnd(u.Account.CycleStart)
+	err = tx.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM runs WHERE tenant_id = $1 AND admission = 'admitted' AND status IN ('queued', 'running')),
+		(SELECT count(*) FROM runs WHERE tenant_id = $1 AND admission = 'pending' AND status = 'queued'),
+		(SELECT count(*) FROM runs WHERE tenant_id = $1 AND admission = 'blocked' AND status = 'queued')`, tenantID).
+		Scan(&u.Running, &u.Pending, &u.Blocked)
+	return u, err
+}
+
+// Usages implements store.Store.
+func (s *Store) Usages(ctx context.Context) ([]store.Usage, error) {
+	var us []store.Usage
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT tenant_id FROM quota_accounts ORDER BY tenant_id`)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			u, err := usage(ctx, tx, id, s.now())
+			if err != nil {
+				return err
+			}
+			us = append(us, u)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: reading usage: %w", err)
+	}
+	return us, nil
+}
+
+// Ledger implements store.Store.
+func (s *Store) Ledger(ctx context.Context, tenantID int64) ([]store.Charge, error) {
+	var cs []store.Charge
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT run_id, step, attempt, minutes, at FROM quota_ledger
+			WHERE tenant_id = $1 ORDER BY id`, tenantID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			c := store.Charge{TenantID: tenantID}
+			var at time.Time
+			if err := rows.Scan(&c.RunID, &c.Step, &c.Attempt, &c.Minutes, &at); err != nil {
+				return err
+			}
+			c.At = at.UTC()
+			cs = append(cs, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: reading the ledger of tenant %d: %w", tenantID, err)
+	}
+	return cs, nil
+}
