@@ -23,7 +23,9 @@ import (
 	"github.com/runbookhq/runbook/internal/forge"
 	"github.com/runbookhq/runbook/internal/forge/github"
 	"github.com/runbookhq/runbook/internal/forge/gitlab"
+	"github.com/runbookhq/runbook/internal/githubapp"
 	"github.com/runbookhq/runbook/internal/logstore"
+	"github.com/runbookhq/runbook/internal/quota"
 	"github.com/runbookhq/runbook/internal/scheduler"
 	"github.com/runbookhq/runbook/internal/server"
 	"github.com/runbookhq/runbook/internal/store"
@@ -37,6 +39,10 @@ type serverFlags struct {
 	grace                                                   time.Duration
 
 	publicURL, githubID, githubSecret, githubURL, gitlabID, gitlabSecret, gitlabURL string
+	gh                                                                              githubAppFlags
+
+	admins    []string
+	plansFile string
 }
 
 func addStoreFlags(cmd *cobra.Command, f *serverFlags) {
@@ -73,12 +79,15 @@ On SIGTERM or Ctrl-C it stops taking work and lets running steps finish for
 	fl.DurationVar(&f.grace, "grace", 30*time.Second, "on shutdown, how long running steps may take to finish before they are stopped")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fl.StringSliceVar(&f.admins, "admins", nil, "usernames that may change plans and grant minutes (comma-separated)")
+	fl.StringVar(&f.plansFile, "plans", "", "YAML file of plans (name, minutes, max_concurrent) to create or update at start; tenants without a plan are on \"free\"")
 	fl.StringVar(&f.publicURL, "public-url", "", "the URL people reach this server at, e.g. https://runbook.example.com (needed for OAuth login)")
 	fl.StringVar(&f.githubID, "github-client-id", "", "client ID of the GitHub OAuth app (or GitHub App) for \"Sign in with GitHub\"")
 	fl.StringVar(&f.githubSecret, "github-client-secret", "", "its client secret")
 	fl.StringVar(&f.githubURL, "github-url", "", "GitHub Enterprise Server URL, e.g. https://github.example.com/ (default github.com)")
 	fl.StringVar(&f.gitlabID, "gitlab-client-id", "", "application ID of the GitLab OAuth application for \"Sign in with GitLab\"")
 	fl.StringVar(&f.gitlabSecret, "gitlab-client-secret", "", "its secret")
+	addGitHubAppFlags(cmd, &f.gh)
 	fl.StringVar(&f.gitlabURL, "gitlab-url", "", "self-managed GitLab URL, e.g. https://gitlab.example.com/ (default gitlab.com)")
 	return cmd
 }
@@ -136,6 +145,7 @@ func newMigrateCmd() *cobra.Command {
 type fullStore interface {
 	store.Store
 	account.Repo
+	githubapp.Repo
 }
 
 // openStore opens (and migrates) Postgres when a URL is given, else the
@@ -222,6 +232,17 @@ func runServer(parent context.Context, f serverFlags) error {
 		return err
 	}
 
+	if f.plansFile != "" {
+		plans, err := quota.LoadPlans(f.plansFile)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		for _, p := range plans.Plans {
+			if err := st.PutPlan(parent, p); err != nil {
+				return fmt.Errorf("saving plan %q: %w", p.Name, err)
+			}
+		}
+	}
 	oauth, err := oauthLogin(f, secret, accounts)
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -234,16 +255,26 @@ func runServer(parent context.Context, f serverFlags) error {
 		return err
 	}
 	defer exe.Close()
-	sched, err = scheduler.New(scheduler.Config{Store: st, Executor: exe, Logs: logs, Bus: bus, DataDir: f.dataDir, Logger: log})
+	late := &lateGitHub{}
+	sched, err = scheduler.New(scheduler.Config{Store: st, Executor: exe, Logs: logs, Bus: bus, DataDir: f.dataDir, Logger: log, StepEnv: late.stepEnv})
 	if err != nil {
 		return err
+	}
+	if late.svc, err = newGitHubApp(parent, f.gh, f.publicURL, f.githubURL, st, sched, bus, log); err != nil {
+		return &exitError{code: 2, err: err}
 	}
 	if err := sched.Start(parent); err != nil {
 		return fmt.Errorf("starting the scheduler: %w", err)
 	}
+	if late.svc != nil {
+		if err := late.svc.Start(parent); err != nil {
+			return err
+		}
+		defer late.svc.Close()
+	}
 
 	api := server.New(server.Config{
-		Runs: st, Scheduler: sched, Logs: logs, Bus: bus, Accounts: accounts, OAuth: oauth, Logger: log,
+		Runs: st, Scheduler: sched, Logs: logs, Bus: bus, Accounts: accounts, OAuth: oauth, Admins: f.admins, Logger: log, GitHub: late.svc,
 		Ready: func(ctx context.Context) error {
 			_, err := st.Stats(ctx) // a real read: the database answers
 			return err

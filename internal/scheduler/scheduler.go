@@ -49,6 +49,9 @@ type Config struct {
 	Lease    time.Duration // outbox lease, renewed every Lease/3 while a step runs; 0 means DefaultLease
 	MaxSteps int           // steps running at once in this process; 0 means max(4, 2*GOMAXPROCS)
 	Logger   *slog.Logger  // nil means slog.Default()
+	// StepEnv, when set, adds variables to each step's env at its start
+	// (a GitHub run's repository and a fresh token); an error fails the step.
+	StepEnv func(ctx context.Context, runID int64) (map[string]string, error)
 }
 
 // Scheduler drives runs stored in Config.Store. Create it with New, then

@@ -121,6 +121,10 @@ func (s *Scheduler) startStep(c store.Command) {
 		Workspace: ws,
 		Timeout:   c.Timeout,
 	}
+	if err := s.addStepEnv(t.ctx, c.RunID, spec.Env); err != nil {
+		s.finishStep(t, engine.Event{Kind: engine.StepExited, ExitCode: -1, Reason: "preparing the step's environment: " + err.Error()})
+		return
+	}
 	sink := &logSink{logs: s.cfg.Logs, key: logstore.Key{Run: spec.RunID, Step: spec.Step, Attempt: spec.Attempt}}
 	// Every secret the run knows is masked before a line is stored.
 	res := s.cfg.Executor.Run(t.ctx, spec, mask.Sink(sink, mask.FromEnv(spec.Env)))

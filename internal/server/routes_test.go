@@ -61,6 +61,11 @@ var routes = []route{
 	{"PUT", "/api/v1/admin/plans/{plan}", signedIn},
 	{"PUT", "/api/v1/admin/tenants/{tenant}/plan", signedIn},
 	{"POST", "/api/v1/admin/tenants/{tenant}/grants", signedIn},
+	{"POST", "/webhooks/github", public},
+	{"GET", "/api/v1/tenants/{tenant}/projects", tenantMember},
+	{"POST", "/api/v1/tenants/{tenant}/projects/{project}/enable", tenantMember},
+	{"POST", "/api/v1/tenants/{tenant}/projects/{project}/disable", tenantMember},
+	{"POST", "/api/v1/tenants/{tenant}/projects/{project}/runs", tenantMember},
 }
 
 // path fills the pattern's wildcards.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/account"
 	"github.com/runbookhq/runbook/internal/eventbus"
+	"github.com/runbookhq/runbook/internal/githubapp"
 	"github.com/runbookhq/runbook/internal/logline"
 	"github.com/runbookhq/runbook/internal/logstore"
 	"github.com/runbookhq/runbook/internal/store"
@@ -79,6 +80,8 @@ type Config struct {
 	Quotas Quotas
 	// Admins are the usernames that may change plans and grant minutes.
 	Admins []string
+	// GitHub serves the GitHub App's webhook and projects; nil: not configured.
+	GitHub *githubapp.Service
 }
 
 // Server serves the API.
@@ -136,6 +139,7 @@ func (s *Server) routes() {
 	s.handle("GET /api/v1/tenants/{tenant}/runs/{run}/steps/{step}/logs/raw", s.member(s.rawLogs))
 	s.handle("GET /api/v1/tenants/{tenant}/runs/{run}/steps/{step}/logs/follow", s.member(s.followLogs))
 	s.usageRoutes()
+	s.githubRoutes()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such API route: "+r.Method+" "+r.URL.Path)
 	})

@@ -251,6 +251,7 @@ func (s *AppServer) routes() http.Handler {
 	mux.HandleFunc("POST /api/v3/app/installations/{id}/access_tokens", s.accessTokens)
 	mux.HandleFunc("GET /api/v3/installation/repositories", s.installationRepos)
 	mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}/contents/{path...}", s.contents)
+	mux.HandleFunc("GET /api/v3/repos/{owner}/{repo}/branches/{branch}", s.branch)
 	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/check-runs", s.createCheckRun)
 	mux.HandleFunc("PATCH /api/v3/repos/{owner}/{repo}/check-runs/{id}", s.updateCheckRun)
 	mux.HandleFunc("POST /api/v3/repos/{owner}/{repo}/statuses/{sha}", s.createStatus)
