@@ -202,3 +202,9 @@ func (s *server) cpu() (time.Duration, error) {
 	const hz = 100 // USER_HZ, 100 on every Linux we run on
 	return time.Duration(utime+stime) * time.Second / hz, nil
 }
+
+// memoryAfter is memory once the server has had no request for d.
+func (s *server) memoryAfter(d time.Duration) (rss, hwm float64, err error) {
+	time.Sleep(d)
+	return s.memory()
+}

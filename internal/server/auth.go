@@ -39,13 +39,17 @@ func (s *Server) member(h func(http.ResponseWriter, *http.Request, call)) http.H
 			notFound(w)
 			return
 		}
-		if err := s.cfg.Accounts.CheckMember(r.Context(), who.UserID, tenant); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				notFound(w)
+		key := memberKey{who.UserID, tenant}
+		if _, ok := s.cache.members.Get(key); !ok {
+			if err := s.cfg.Accounts.CheckMember(r.Context(), who.UserID, tenant); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					notFound(w)
+					return
+				}
+				s.internal(w, r, err)
 				return
 			}
-			s.internal(w, r, err)
-			return
+			s.cache.members.Add(key, struct{}{})
 		}
 		h(w, r, call{who: who, tenant: tenant})
 	}

@@ -22,6 +22,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
+// writeJSONBytes writes an already encoded JSON body.
+func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+	w.Write([]byte{'\n'})
+}
+
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeErrorDetails(w, status, code, msg, nil)
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -201,12 +202,25 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request, c call) {
 	if !ok {
 		return
 	}
+	key := runKey{c.tenant, id}
+	if b, ok := s.cache.ended.Get(key); ok {
+		writeJSONBytes(w, http.StatusOK, b)
+		return
+	}
 	run, err := s.cfg.Runs.GetRun(r.Context(), c.tenant, id)
 	if err != nil {
 		s.runError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, viewRun(run))
+	b, err := json.Marshal(viewRun(run))
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	if run.Status.Terminal() {
+		s.cache.ended.Add(key, b)
+	}
+	writeJSONBytes(w, http.StatusOK, b)
 }
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, c call) {

@@ -90,6 +90,7 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	metrics *metrics
+	cache   *caches
 }
 
 // New builds the server's routes.
@@ -103,7 +104,7 @@ func New(cfg Config) *Server {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 64 << 10
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), metrics: newMetrics()}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), metrics: newMetrics(), cache: newCaches()}
 	s.metrics.reg.MustRegister(&statsCollector{runs: cfg.Runs, log: cfg.Logger})
 	s.routes()
 	return s
