@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -41,7 +43,12 @@ func (s *Server) member(h func(http.ResponseWriter, *http.Request, call)) http.H
 		}
 		key := memberKey{who.UserID, tenant}
 		if _, ok := s.cache.members.Get(key); !ok {
-			if err := s.cfg.Accounts.CheckMember(r.Context(), who.UserID, tenant); err != nil {
+			// One check per key at a time: when an entry expires under
+			// load, hundreds of requests would otherwise ask at once.
+			_, err, _ := s.cache.checks.Do(fmt.Sprint(key), func() (any, error) {
+				return nil, s.cfg.Accounts.CheckMember(context.WithoutCancel(r.Context()), who.UserID, tenant)
+			})
+			if err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					notFound(w)
 					return

@@ -5,6 +5,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/hashicorp/golang-lru/v2/expirable"
+	"golang.org/x/sync/singleflight"
 )
 
 // memberTTL is how long a positive membership check is reused. Removing a
@@ -23,6 +24,8 @@ type caches struct {
 	// change again, and a finished run is what CI pages and badges ask for
 	// most.
 	ended *lru.Cache[runKey, []byte]
+	// checks merges concurrent membership checks of one key.
+	checks singleflight.Group
 }
 
 func newCaches() *caches {
