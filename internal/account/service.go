@@ -10,8 +10,11 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
 	"time"
 	"unicode/utf8"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/runbookhq/runbook/internal/store"
 )
@@ -41,11 +44,18 @@ type Service struct {
 	hasher     Hasher
 	dummy      string // see dummyHash
 	dummyOnce  sync.Once
+	// principals caches who an access token's subject is for
+	// principalTTL, sparing a database read on nearly every request; a
+	// deleted account's access tokens thus work up to that much longer.
+	principals *expirable.LRU[int64, Principal]
 	byAccount  *limiter
 	byIP       *limiter
 	now        func() time.Time
 	log        *slog.Logger
 }
+
+// principalTTL bounds how long Authenticate reuses a looked-up user.
+const principalTTL = 5 * time.Second
 
 // MinSecretLen is the shortest accepted token secret: HS256's key size.
 const MinSecretLen = 32
@@ -84,6 +94,7 @@ func New(repo Repo, cfg Config) (*Service, error) {
 		cfg.IPLimit = DefaultIPLimit
 	}
 	s.byAccount, s.byIP = newLimiter(cfg.AccountLimit, s.now), newLimiter(cfg.IPLimit, s.now)
+	s.principals = expirable.NewLRU[int64, Principal](8192, nil, principalTTL)
 	return s, nil
 }
 

@@ -104,6 +104,9 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Principal, e
 	if err != nil {
 		return Principal{}, errTokenInvalid
 	}
+	if p, ok := s.principals.Get(id); ok {
+		return p, nil
+	}
 	u, err := s.repo.UserByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return Principal{}, errTokenRevoked // the account is gone
@@ -111,7 +114,9 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Principal, e
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{UserID: u.ID, Username: u.Username, Via: ViaAccessToken}, nil
+	p := Principal{UserID: u.ID, Username: u.Username, Via: ViaAccessToken}
+	s.principals.Add(id, p)
+	return p, nil
 }
 
 // Refresh rotates a refresh token: it returns new tokens of the same family
