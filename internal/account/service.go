@@ -48,6 +48,7 @@ type Service struct {
 	// principalTTL, sparing a database read on nearly every request; a
 	// deleted account's access tokens thus work up to that much longer.
 	principals *expirable.LRU[int64, Principal]
+	verified   *expirable.LRU[[32]byte, verifiedToken] // by SHA-256 of the access token
 	byAccount  *limiter
 	byIP       *limiter
 	now        func() time.Time
@@ -95,6 +96,7 @@ func New(repo Repo, cfg Config) (*Service, error) {
 	}
 	s.byAccount, s.byIP = newLimiter(cfg.AccountLimit, s.now), newLimiter(cfg.IPLimit, s.now)
 	s.principals = expirable.NewLRU[int64, Principal](8192, nil, principalTTL)
+	s.verified = expirable.NewLRU[[32]byte, verifiedToken](8192, nil, principalTTL)
 	return s, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -90,6 +91,13 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Principal, e
 	if strings.HasPrefix(token, PATPrefix) {
 		return s.authenticatePAT(ctx, token)
 	}
+	// A token verified in the last principalTTL is not parsed again: JWT
+	// parsing was most of an API request's CPU. The key is the token's
+	// hash, so the cache holds no usable token.
+	key := sha256.Sum256([]byte(token))
+	if v, ok := s.verified.Get(key); ok && s.now().Before(v.expires) {
+		return v.p, nil
+	}
 	var claims jwt.RegisteredClaims
 	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return s.secret, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithIssuer(issuer),
@@ -105,6 +113,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Principal, e
 		return Principal{}, errTokenInvalid
 	}
 	if p, ok := s.principals.Get(id); ok {
+		s.verified.Add(key, verifiedToken{p: p, expires: claims.ExpiresAt.Time})
 		return p, nil
 	}
 	u, err := s.repo.UserByID(ctx, id)
@@ -116,7 +125,14 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Principal, e
 	}
 	p := Principal{UserID: u.ID, Username: u.Username, Via: ViaAccessToken}
 	s.principals.Add(id, p)
+	s.verified.Add(key, verifiedToken{p: p, expires: claims.ExpiresAt.Time})
 	return p, nil
+}
+
+// verifiedToken is a cached result of Authenticate for one access token.
+type verifiedToken struct {
+	p       Principal
+	expires time.Time
 }
 
 // Refresh rotates a refresh token: it returns new tokens of the same family
