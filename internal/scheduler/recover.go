@@ -102,6 +102,42 @@ func (s *Scheduler) reapOrphans() {
 	}
 }
 
+// reapByWorkspace SIGKILLs every process whose environment places it in
+// one of this data directory's step workspaces. It runs at start, before
+// any step of this process exists, so each one is a dead predecessor's: the
+// records miss a step whose group was not yet recorded when the server
+// died, and a process that left its group with setsid. Reading another
+// user's environ fails, and such a process is not ours to kill anyway.
+func (s *Scheduler) reapByWorkspace() {
+	marker := []byte("RUNBOOK_WORKSPACE=" + workspaceRoot(s.cfg.DataDir) + string(filepath.Separator))
+	self := os.Getpid()
+	paths, _ := filepath.Glob("/proc/[0-9]*/environ")
+	for _, p := range paths {
+		pid, _ := strconv.Atoi(strings.Split(p, "/")[2])
+		if pid == self {
+			continue
+		}
+		env, err := os.ReadFile(p)
+		if err != nil || !hasEnvEntry(env, marker) {
+			continue
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
+			s.log.Warn("killed a step process orphaned by a crash", "pid", pid)
+		}
+	}
+}
+
+// hasEnvEntry reports whether a NUL-separated environ has an entry that
+// starts with prefix.
+func hasEnvEntry(environ, prefix []byte) bool {
+	for _, e := range bytes.Split(environ, []byte{0}) {
+		if bytes.HasPrefix(e, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
 // proc is one process as /proc shows it.
 type proc struct {
 	pid   int

@@ -3,10 +3,13 @@ package scheduler
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/runbookhq/runbook/internal/engine"
 	"github.com/runbookhq/runbook/internal/logstore"
@@ -75,5 +78,30 @@ func TestStepOutputIsMaskedBeforeItIsStored(t *testing.T) {
 	}
 	if got := string(lines[0].Text); got != "token is ***" {
 		t.Errorf("stored line %q, want the secret masked", got)
+	}
+}
+
+// A step process the records do not know (its server died before writing
+// the record, or it left its group with setsid) is still found at start by
+// the workspace in its environment, and killed.
+func TestStartKillsUnrecordedStepProcesses(t *testing.T) {
+	dir := t.TempDir()
+	orphan := exec.Command("setsid", "sleep", "300")
+	orphan.Env = append(os.Environ(), "RUNBOOK_WORKSPACE="+filepath.Join(workspaceRoot(dir), "42"))
+	if err := orphan.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- orphan.Wait() }()
+	t.Cleanup(func() { orphan.Process.Kill() })
+
+	newRig(t, rigOpts{dir: dir})
+	select {
+	case <-exited:
+	case <-time.After(waitLimit):
+		t.Fatal("the orphaned step process is still running after Start")
+	}
+	if ws := orphan.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("the orphan ended with %v, want SIGKILL", orphan.ProcessState)
 	}
 }

@@ -157,6 +157,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		return errors.New("scheduler: already started")
 	}
 	s.reapOrphans()
+	s.reapByWorkspace()
 	if err := s.markLost(ctx); err != nil {
 		return err
 	}
