@@ -41,10 +41,8 @@ type Config struct {
 	// PublicURL/t/<tenant>/runs/<run>, the web UI's page of the run.
 	PublicURL string
 	// DefaultTenant owns new installations until a UI links installations
-	// to tenants (docs/adr/0012); TenantByLogin, when set and it knows the
-	// installation's account login, wins.
+	// to tenants (docs/adr/0012).
 	DefaultTenant int64
-	TenantByLogin func(ctx context.Context, login string) (int64, bool)
 	// Poll is how often a followed run is read when no change note came
 	// (another server on the same Postgres may drive it). Default 5s.
 	Poll   time.Duration
@@ -72,7 +70,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("githubapp: Config.App is required")
 	case cfg.Repo == nil || cfg.Runs == nil || cfg.Submitter == nil:
 		return nil, errors.New("githubapp: Config.Repo, Runs and Submitter are required")
-	case cfg.DefaultTenant == 0 && cfg.TenantByLogin == nil:
+	case cfg.DefaultTenant == 0:
 		return nil, errors.New("githubapp: a default tenant is required to own GitHub App installations (--github-default-tenant)")
 	}
 	if cfg.Poll <= 0 {

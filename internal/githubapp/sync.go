@@ -58,22 +58,13 @@ func suspendedMsg(id int64) string {
 }
 
 // ensureInstallation returns the stored installation, creating it for the
-// tenant that owns account when it is new (an app installed before Runbook
-// knew of it).
+// default tenant when it is new (an app installed before Runbook knew of it).
 func (s *Service) ensureInstallation(ctx context.Context, id int64, account string) (Installation, error) {
 	in, err := s.cfg.Repo.Installation(ctx, id)
 	if err == nil || !errors.Is(err, store.ErrNotFound) {
 		return in, err
 	}
 	in = Installation{ID: id, Account: account, TenantID: s.cfg.DefaultTenant}
-	if s.cfg.TenantByLogin != nil && account != "" {
-		if t, ok := s.cfg.TenantByLogin(ctx, account); ok {
-			in.TenantID = t
-		}
-	}
-	if in.TenantID == 0 {
-		return in, fmt.Errorf("githubapp: no tenant owns installation %d of %q: set --github-default-tenant", id, account)
-	}
 	return in, s.cfg.Repo.PutInstallation(ctx, in)
 }
 
