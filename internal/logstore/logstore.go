@@ -41,6 +41,12 @@ func (k Key) String() string {
 	return fmt.Sprintf("run %q step %q attempt %d", k.Run, k.Step, k.Attempt)
 }
 
+// RunKey is the key of a server run's step attempt: the run's id in decimal,
+// which is also what the scheduler gives executors as the run id.
+func RunKey(runID int64, step string, attempt int) Key {
+	return Key{Run: strconv.FormatInt(runID, 10), Step: step, Attempt: attempt}
+}
+
 // Store is the embedded log store rooted in a directory. One Store (one
 // process) owns a directory at a time; Open enforces it with a lock file, so
 // a log without a live Writer in this Store can never grow again.

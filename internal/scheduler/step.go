@@ -125,7 +125,7 @@ func (s *Scheduler) startStep(c store.Command) {
 		s.finishStep(t, engine.Event{Kind: engine.StepExited, ExitCode: -1, Reason: "preparing the step's environment: " + err.Error()})
 		return
 	}
-	sink := &logSink{logs: s.cfg.Logs, key: logstore.Key{Run: spec.RunID, Step: spec.Step, Attempt: spec.Attempt}}
+	sink := &logSink{logs: s.cfg.Logs, key: logstore.RunKey(c.RunID, c.Step, c.Attempt)}
 	// Every secret the run knows is masked before a line is stored.
 	res := s.cfg.Executor.Run(t.ctx, spec, mask.Sink(sink, mask.FromEnv(spec.Env)))
 	t.mu.Lock()

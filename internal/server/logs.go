@@ -21,14 +21,6 @@ const (
 	maxLogLimit     = 10000
 )
 
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-// LogKey is the log store key of one attempt of a step of a run; the
-// scheduler writes under the same key.
-func LogKey(runID int64, step string, attempt int) logstore.Key {
-	return logstore.Key{Run: itoa(runID), Step: step, Attempt: attempt}
-}
-
 // lineView is one log line on the wire. Text is the line as UTF-8; a line
 // that is not valid UTF-8 also carries its exact bytes, base64-encoded.
 type lineView struct {
@@ -110,7 +102,7 @@ func (s *Server) stepLogs(w http.ResponseWriter, r *http.Request, c call) {
 		Next    int64      `json:"next"` // the from of the next page
 	}{Step: st.Name, Attempt: attempt, Lines: []lineView{}, Next: from}
 	if attempt > 0 {
-		lines, err := s.cfg.Logs.Read(LogKey(run.ID, st.Name, attempt), from, limit)
+		lines, err := s.cfg.Logs.Read(logstore.RunKey(run.ID, st.Name, attempt), from, limit)
 		if err != nil && !errors.Is(err, logstore.ErrNotFound) { // a silent step has no log
 			s.internal(w, r, err)
 			return
@@ -135,7 +127,7 @@ func (s *Server) rawLogs(w http.ResponseWriter, r *http.Request, c call) {
 	if attempt == 0 {
 		return
 	}
-	key := LogKey(run.ID, st.Name, attempt)
+	key := logstore.RunKey(run.ID, st.Name, attempt)
 	for from := int64(1); ; {
 		lines, err := s.cfg.Logs.Read(key, from, maxLogLimit)
 		if err != nil {
@@ -187,7 +179,7 @@ func (s *Server) followLogs(w http.ResponseWriter, r *http.Request, c call) {
 		// Not started yet: wait for its first attempt.
 		attempt = 1
 	}
-	key := LogKey(run.ID, st.Name, attempt)
+	key := logstore.RunKey(run.ID, st.Name, attempt)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	done := make(chan error, 1)
