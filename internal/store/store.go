@@ -107,6 +107,10 @@ type Store interface {
 	// shows. It reads only; calling it often costs a scan of the runs.
 	Stats(ctx context.Context) (Stats, error)
 
+	// Ping checks that the database answers a trivial query; /readyz
+	// calls it, so it must stay cheap whatever the data's size.
+	Ping(ctx context.Context) error
+
 	// Migrate applies pending schema migrations. Open already calls it; it
 	// is safe to call again and from several processes at once.
 	Migrate(ctx context.Context) error

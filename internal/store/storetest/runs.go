@@ -274,3 +274,14 @@ func testStats(t *testing.T, open Opener) {
 		t.Errorf("after completing every command, CommandsDue = %d", st.CommandsDue)
 	}
 }
+
+func testPing(t *testing.T, open Opener) {
+	s := open(t)
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping on an open store: %v", err)
+	}
+	s.Close()
+	if err := s.Ping(context.Background()); err == nil {
+		t.Fatal("Ping after Close succeeded: /readyz would call a closed store ready")
+	}
+}

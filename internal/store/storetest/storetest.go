@@ -41,6 +41,7 @@ func Run(t *testing.T, storage Storage) {
 		{"ConcurrentClaimers", testConcurrentClaimers},
 		{"RunsInProgress", testRunsInProgress},
 		{"Stats", testStats},
+		{"Ping", testPing},
 		{"CancelledContextWritesNothing", testCancelledContext},
 		{"CloseMidway", testCloseMidway},
 		{"ConcurrentApply", testConcurrentApply},
