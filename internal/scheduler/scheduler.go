@@ -182,6 +182,9 @@ func (s *Scheduler) Submit(ctx context.Context, nr store.NewRun) (store.Run, err
 // again.
 func (s *Scheduler) SubmitReusing(ctx context.Context, nr store.NewRun, reuse []string, reason string) (store.Run, error) {
 	nr.Reused, nr.ReusedReason = reuse, reason
+	// Its steps (or an older run's, admitted instead) are in the outbox once
+	// committed: wake the claim loop then, not after the run is read back.
+	nr.Committed = s.signal
 	r, err := s.cfg.Store.CreateAndAdmit(ctx, nr)
 	if err != nil {
 		return store.Run{}, err
@@ -189,7 +192,6 @@ func (s *Scheduler) SubmitReusing(ctx context.Context, nr store.NewRun, reuse []
 	if s.cfg.Bus != nil {
 		s.cfg.Bus.Publish(eventbus.Note{Topic: RunTopic(r.ID)})
 	}
-	s.signal() // its steps (or an older run's, admitted instead) are in the outbox
 	return r, nil
 }
 

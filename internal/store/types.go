@@ -28,6 +28,11 @@ type NewRun struct {
 	// (engine.StepReused) before the run is requested. CreateRun ignores them.
 	Reused       []string
 	ReusedReason string
+	// Committed, when set, is called by CreateAndAdmit as soon as the run
+	// and its admission are committed, before the run is read back: the
+	// scheduler wakes its claim loop there, so the first step does not wait
+	// for that read.
+	Committed func()
 }
 
 // Run is a run's projection: its status as of its last applied event.

@@ -46,3 +46,8 @@ func BenchmarkApply(b *testing.B) {
 	testdb.Require(b)
 	storetest.BenchApply(b, storage)
 }
+
+func BenchmarkTrigger(b *testing.B) {
+	testdb.Require(b)
+	storetest.BenchTrigger(b, storage)
+}

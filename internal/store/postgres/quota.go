@@ -46,6 +46,9 @@ func (s *Store) CreateAndAdmit(ctx context.Context, nr store.NewRun) (store.Run,
 	if err != nil {
 		return store.Run{}, createErr(err, nr)
 	}
+	if nr.Committed != nil {
+		nr.Committed()
+	}
 	return s.GetRun(ctx, p.TenantID, id)
 }
 
@@ -56,16 +59,23 @@ type admitTx struct {
 }
 
 func (q admitTx) Account(ctx context.Context, tenantID int64, now time.Time) (quota.Account, error) {
-	if _, err := q.tx.Exec(ctx, `INSERT INTO quota_accounts (tenant_id, plan, cycle_start, used, granted, debt)
-		VALUES ($1, $2, $3, 0, 0, 0) ON CONFLICT (tenant_id) DO NOTHING`, tenantID, quota.DefaultPlan, now); err != nil {
-		return quota.Account{}, err
-	}
-	// Lock the account row only: locking the joined plan row too would
-	// serialize every tenant on the same plan.
-	if _, err := q.tx.Exec(ctx, `SELECT 1 FROM quota_accounts WHERE tenant_id = $1 FOR UPDATE`, tenantID); err != nil {
-		return quota.Account{}, err
-	}
-	return readAccount(ctx, q.tx, tenantID)
+	// One round trip on the way from a trigger to its first step: the
+	// upsert creates the account on first use and, by updating the row when
+	// it exists, locks it for the rest of the transaction. Only the account
+	// row is locked: locking the joined plan row too would serialize every
+	// tenant on the same plan.
+	var a quota.Account
+	var start time.Time
+	err := q.tx.QueryRow(ctx, `WITH a AS (
+			INSERT INTO quota_accounts (tenant_id, plan, cycle_start, used, granted, debt)
+			VALUES ($1, $2, $3, 0, 0, 0)
+			ON CONFLICT (tenant_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id
+			RETURNING plan, cycle_start, used, granted, debt)
+		SELECT p.name, p.minutes, p.max_concurrent, a.cycle_start, a.used, a.granted, a.debt
+		FROM a JOIN plans p ON p.name = a.plan`, tenantID, quota.DefaultPlan, now).
+		Scan(&a.Plan.Name, &a.Plan.Minutes, &a.Plan.MaxConcurrent, &start, &a.Used, &a.Granted, &a.Debt)
+	a.CycleStart = start.UTC()
+	return a, err
 }
 
 func readAccount(ctx context.Context, tx pgx.Tx, tenantID int64) (quota.Account, error) {

@@ -46,6 +46,9 @@ func (s *Store) CreateAndAdmit(ctx context.Context, nr store.NewRun) (store.Run,
 	if err != nil {
 		return store.Run{}, s.createErr(err, nr)
 	}
+	if nr.Committed != nil {
+		nr.Committed()
+	}
 	return s.GetRun(ctx, p.TenantID, id)
 }
 

@@ -42,3 +42,5 @@ func TestCrashRecovery(t *testing.T) {
 }
 
 func BenchmarkApply(b *testing.B) { storetest.BenchApply(b, storage) }
+
+func BenchmarkTrigger(b *testing.B) { storetest.BenchTrigger(b, storage) }
