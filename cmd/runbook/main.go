@@ -52,6 +52,6 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newValidateCmd(), newVersionCmd(), newRepoClonerCmd(), newServerCmd(), newMigrateCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newVersionCmd(), newRepoClonerCmd(), newServerCmd(), newMigrateCmd(), newWorkerCmd())
 	return root
 }

@@ -43,6 +43,10 @@ type serverFlags struct {
 
 	admins    []string
 	plansFile string
+
+	labels   []string
+	runSteps bool
+	poll     time.Duration
 }
 
 func addStoreFlags(cmd *cobra.Command, f *serverFlags) {
@@ -87,6 +91,9 @@ On SIGTERM or Ctrl-C it stops taking work and lets running steps finish for
 	fl.StringVar(&f.githubURL, "github-url", "", "GitHub Enterprise Server URL, e.g. https://github.example.com/ (default github.com)")
 	fl.StringVar(&f.gitlabID, "gitlab-client-id", "", "application ID of the GitLab OAuth application for \"Sign in with GitLab\"")
 	fl.StringVar(&f.gitlabSecret, "gitlab-client-secret", "", "its secret")
+	fl.StringSliceVar(&f.labels, "labels", nil, "worker labels of this server's own step runner, as k=v,k=v (executor=local is added)")
+	fl.BoolVar(&f.runSteps, "run-steps", true, "run steps in this process too; --run-steps=false leaves them to `runbook worker` processes (Postgres only)")
+	fl.DurationVar(&f.poll, "safety-poll", safetyPoll, "with Postgres: how often to claim without a NOTIFY (finds expired leases of dead workers)")
 	addGitHubAppFlags(cmd, &f.gh)
 	fl.StringVar(&f.gitlabURL, "gitlab-url", "", "self-managed GitLab URL, e.g. https://gitlab.example.com/ (default gitlab.com)")
 	return cmd
@@ -248,6 +255,14 @@ func runServer(parent context.Context, f serverFlags) error {
 		return &exitError{code: 2, err: err}
 	}
 
+	labels, err := parseLabels(f.labels, "local")
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	shared := f.databaseURL != ""
+	if !f.runSteps && !shared {
+		return &exitError{code: 2, err: errors.New("--run-steps=false needs --database-url postgres://…: with SQLite no worker can share the work")}
+	}
 	bus := eventbus.New()
 	var sched *scheduler.Scheduler
 	exe, err := local.New(local.Options{OnStart: func(spec executor.Spec, pgid int) { sched.OnStepStart(spec, pgid) }})
@@ -256,9 +271,23 @@ func runServer(parent context.Context, f serverFlags) error {
 	}
 	defer exe.Close()
 	late := &lateGitHub{}
-	sched, err = scheduler.New(scheduler.Config{Store: st, Executor: exe, Logs: logs, Bus: bus, DataDir: f.dataDir, Logger: log, StepEnv: late.stepEnv})
+	cfg := scheduler.Config{Store: st, Executor: exe, Logs: logs, Bus: bus, DataDir: f.dataDir, Logger: log, StepEnv: late.stepEnv,
+		Labels: labels, NoSteps: !f.runSteps}
+	if shared {
+		// Other servers and workers may share the database: leases decide
+		// what is lost, and NOTIFY wakes the claim loop.
+		cfg.Shared, cfg.PollInterval = true, f.poll
+	}
+	sched, err = scheduler.New(cfg)
 	if err != nil {
 		return err
+	}
+	if shared {
+		fan, err := startFanout(parent, f.databaseURL, bus, sched, log)
+		if err != nil {
+			return err
+		}
+		defer fan.Close()
 	}
 	if late.svc, err = newGitHubApp(parent, f.gh, f.publicURL, f.githubURL, st, sched, bus, log); err != nil {
 		return &exitError{code: 2, err: err}

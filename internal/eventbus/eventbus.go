@@ -20,8 +20,24 @@ type Note struct {
 // Bus fans notes out to subscribers of a topic. The zero value is not
 // usable; call New.
 type Bus struct {
-	mu   sync.Mutex
-	subs map[string]map[*Subscription]struct{}
+	mu    sync.Mutex
+	subs  map[string]map[*Subscription]struct{}
+	relay Relay
+}
+
+// Relay carries the notes published on this bus to the buses of other
+// processes (eventbus/pgnotify does it with Postgres LISTEN/NOTIFY), which
+// hand them to their subscribers with Deliver.
+type Relay interface {
+	// Send must not block: Publish calls it with the bus locked.
+	Send(Note)
+}
+
+// SetRelay makes every later Publish also go to r. nil stops relaying.
+func (b *Bus) SetRelay(r Relay) {
+	b.mu.Lock()
+	b.relay = r
+	b.mu.Unlock()
 }
 
 // New returns an empty bus.
@@ -62,10 +78,37 @@ func (s *Subscription) Close() {
 	}
 }
 
-// Publish notifies every subscriber of n.Topic. It never blocks.
+// Publish notifies every subscriber of n.Topic, and the relay if one is
+// set. It never blocks.
 func (b *Bus) Publish(n Note) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.deliver(n)
+	if b.relay != nil {
+		b.relay.Send(n)
+	}
+}
+
+// Deliver notifies this bus's subscribers of n.Topic without relaying it:
+// for a note that came from another process.
+func (b *Bus) Deliver(n Note) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.deliver(n)
+}
+
+// DeliverAll sends every subscriber a note with Seq 0 ("read after your
+// last"): after a relay reconnects, notes of other processes may have been
+// missed, and a reader that re-reads loses nothing.
+func (b *Bus) DeliverAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for topic := range b.subs {
+		b.deliver(Note{Topic: topic})
+	}
+}
+
+func (b *Bus) deliver(n Note) {
 	for s := range b.subs[n.Topic] {
 		select {
 		case s.c <- n:
@@ -86,3 +129,8 @@ func (b *Bus) Publish(n Note) {
 // RunTopic is the topic of a run's changes: the scheduler publishes on it
 // after every event it logs, and live readers of the run subscribe to it.
 func RunTopic(runID int64) string { return "run/" + strconv.FormatInt(runID, 10) }
+
+// TenantTopic is the topic of a tenant's runs as a list: the scheduler
+// publishes on it when a run is created and when one ends (Seq is the run's
+// id), and the tenant-wide stream of the runs list subscribes to it.
+func TenantTopic(tenantID int64) string { return "tenant/" + strconv.FormatInt(tenantID, 10) }

@@ -79,6 +79,11 @@ type rigOpts struct {
 	grace    time.Duration // executor SIGTERM→SIGKILL grace
 	dir      string        // "" means a fresh temporary directory
 	tenant   int64         // 0 means create one
+	shared   bool          // Config.Shared
+	poll     time.Duration // Config.PollInterval
+	labels   map[string]string
+	// beforeStart runs after the tenant exists and before Start.
+	beforeStart func(r *rig)
 }
 
 func newRig(t testing.TB, o rigOpts) *rig {
@@ -107,6 +112,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	r.s, err = New(Config{
 		Store: r.st, Executor: ex, Logs: r.logs, Bus: r.bus, DataDir: o.dir,
 		MaxSteps: o.maxSteps, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Shared: o.shared, PollInterval: o.poll, Labels: o.labels,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +123,9 @@ func newRig(t testing.TB, o rigOpts) *rig {
 			t.Fatal(err)
 		}
 		r.tenant = tn.ID
+	}
+	if o.beforeStart != nil {
+		o.beforeStart(r)
 	}
 	if err := r.s.Start(context.Background()); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/runbookhq/runbook/internal/engine"
+	"github.com/runbookhq/runbook/internal/eventbus"
 	"github.com/runbookhq/runbook/internal/store"
 )
 
@@ -21,9 +22,10 @@ func (s *Scheduler) loop() {
 		if time.Since(lastAdmit) >= admitInterval {
 			lastAdmit = time.Now()
 			s.admitWaiting()
+			s.markWaiting()
 		}
 		full, err := s.claim()
-		wait := pollInterval
+		wait := s.cfg.PollInterval
 		switch {
 		case err != nil:
 			s.log.Warn("claiming commands failed, retrying", "in", backoff, "err", err)
@@ -74,7 +76,8 @@ func (s *Scheduler) claim() (full bool, err error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cmds, err := s.cfg.Store.ClaimCommands(ctx, s.cfg.Owner, limit, s.cfg.Lease)
+	cmds, err := s.cfg.Store.ClaimFor(ctx, store.Claim{Owner: s.cfg.Owner, Limit: limit, Lease: s.cfg.Lease,
+		Labels: s.cfg.Labels, NoSteps: s.cfg.NoSteps})
 	if err != nil {
 		return false, err
 	}
@@ -130,6 +133,7 @@ func (s *Scheduler) handle(c store.Command) {
 		s.log.Info("run finished", "run", c.RunID, "tenant", c.TenantID, "status", c.Status, "reason", c.Reason)
 		if s.cfg.Bus != nil {
 			s.after(c.RunID, engine.Event{}, nil)
+			s.cfg.Bus.Publish(eventbus.Note{Topic: eventbus.TenantTopic(c.TenantID), Seq: c.RunID})
 		}
 		s.complete(c)
 	default:

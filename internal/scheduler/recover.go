@@ -229,6 +229,11 @@ func (s *Scheduler) markLost(ctx context.Context) error {
 			s.log.Warn("run created but never requested by a previous server process; requested now", "run", r.ID)
 			continue
 		}
+		if s.cfg.Shared {
+			// Another live process may be running them: a step is lost only
+			// when its lease expires (takenOver).
+			continue
+		}
 		for _, st := range r.Steps {
 			if st.Status != engine.StepRunning {
 				continue

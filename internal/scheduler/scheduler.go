@@ -29,9 +29,12 @@ import (
 // Defaults for Config's zero fields.
 const (
 	DefaultLease = 30 * time.Second
-	// pollInterval is the safety net of the claim loop: every wake-up that
-	// matters comes from a signal or the retry timer, but a command written
-	// by another process (a second server on Postgres) is only seen by polling.
+	// pollInterval is the safety net of the claim loop when nothing but
+	// this process wakes it (SQLite, or Postgres without LISTEN): every
+	// wake-up that matters comes from a signal or the retry timer, but a
+	// command written by another process is only seen by polling. With
+	// LISTEN/NOTIFY wired to Wake, set Config.PollInterval to a slow
+	// safety poll instead (see docs/adr/0013-distributed-workers.md).
 	pollInterval = 200 * time.Millisecond
 	// claimBatch bounds one ClaimCommands call.
 	claimBatch = 32
@@ -52,6 +55,24 @@ type Config struct {
 	// StepEnv, when set, adds variables to each step's env at its start
 	// (a GitHub run's repository and a fresh token); an error fails the step.
 	StepEnv func(ctx context.Context, runID int64) (map[string]string, error)
+
+	// Labels are this process's worker labels: it takes only the steps
+	// whose runs_on they satisfy. It registers in the store's worker table
+	// with them (heartbeat every Lease/3) unless NoSteps.
+	Labels map[string]string
+	// NoSteps: run no steps here (a server whose steps run on workers); it
+	// still drives retries and run ends.
+	NoSteps bool
+	// Shared: other processes use the same store (Postgres with workers or
+	// several servers). Start then leaves the steps found running to their
+	// owners' leases instead of marking them lost: a step is lost when its
+	// lease expires and another scheduler takes its start_step.
+	Shared bool
+	// PollInterval is how often the loop claims without being woken; 0
+	// means 200ms. It also bounds how late an expired lease is noticed.
+	PollInterval time.Duration
+	// Role names this process in recorded reasons: "server" or "worker".
+	Role string
 }
 
 // Scheduler drives runs stored in Config.Store. Create it with New, then
@@ -109,6 +130,12 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Owner == "" {
 		cfg.Owner = DefaultOwner()
 	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = pollInterval
+	}
+	if cfg.Role == "" {
+		cfg.Role = "server"
+	}
 	for _, d := range []string{workspaceRoot(cfg.DataDir), pgidDir(cfg.DataDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("scheduler: creating %s (is DataDir writable?): %w", d, err)
@@ -161,12 +188,27 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	if err := s.markLost(ctx); err != nil {
 		return err
 	}
+	if !s.cfg.NoSteps {
+		if err := s.cfg.Store.RegisterWorker(ctx, s.cfg.Owner, s.cfg.Labels); err != nil {
+			return fmt.Errorf("scheduler: registering as a worker: %w", err)
+		}
+	}
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("scheduler: already started")
 	}
 	go s.loop()
+	if !s.cfg.NoSteps {
+		go s.workerHeartbeat()
+	}
 	return nil
 }
+
+// Wake makes the claim loop claim now: call it when another process
+// enqueued commands (a Postgres NOTIFY). It never blocks.
+func (s *Scheduler) Wake() { s.signal() }
+
+// Owner is the name this scheduler claims and registers under.
+func (s *Scheduler) Owner() string { return s.cfg.Owner }
 
 // Submit creates a run and admits it in one transaction: it is requested
 // at once (its first steps are queued) when the tenant has minutes and a
@@ -191,6 +233,7 @@ func (s *Scheduler) SubmitReusing(ctx context.Context, nr store.NewRun, reuse []
 	}
 	if s.cfg.Bus != nil {
 		s.cfg.Bus.Publish(eventbus.Note{Topic: RunTopic(r.ID)})
+		s.cfg.Bus.Publish(eventbus.Note{Topic: eventbus.TenantTopic(r.TenantID), Seq: r.ID})
 	}
 	return r, nil
 }

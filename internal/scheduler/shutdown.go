@@ -40,12 +40,13 @@ func (s *Scheduler) Shutdown(ctx context.Context, grace time.Duration) error {
 	go func() { s.wg.Wait(); close(done) }()
 	timer := time.NewTimer(grace)
 	defer timer.Stop()
+	defer s.unregister()
 	select {
 	case <-done:
 		return nil
 	case <-timer.C:
 		s.log.Info("shutdown grace period ended; cancelling running steps", "grace", grace)
-		s.cancelRunning(shutdownCause{grace})
+		s.cancelRunning(shutdownCause{grace, s.cfg.Role})
 	case <-ctx.Done():
 	case <-s.force.Done():
 	}

@@ -26,10 +26,13 @@ var (
 
 // shutdownCause stops a step whose grace period ended; its text is the
 // reason recorded with ExecutorLost.
-type shutdownCause struct{ grace time.Duration }
+type shutdownCause struct {
+	grace time.Duration
+	role  string // "server" or "worker"
+}
 
 func (c shutdownCause) Error() string {
-	return fmt.Sprintf("the server shut down before the step finished (grace period %v ended)", c.grace)
+	return fmt.Sprintf("the %s shut down before the step finished (grace period %v ended)", c.role, c.grace)
 }
 
 // task is one start_step command in hand: claimed, maybe waiting for a slot,
@@ -66,6 +69,9 @@ func (s *Scheduler) startStep(c store.Command) {
 	hbDone := make(chan struct{})
 	defer close(hbDone)
 	go s.heartbeat(t, hbDone)
+	if s.takenOver(c) {
+		return
+	}
 
 	select {
 	case s.slots <- struct{}{}:
@@ -77,6 +83,7 @@ func (s *Scheduler) startStep(c store.Command) {
 	t.mu.Lock()
 	if s.stopping.Load() || t.ctx.Err() != nil {
 		t.mu.Unlock()
+		t.cancel(errNotStarted) // keeps an earlier cause
 		s.leaveUnstarted(t)
 		return
 	}
@@ -141,10 +148,19 @@ func (s *Scheduler) startStep(c store.Command) {
 
 // leaveUnstarted handles a task stopped before it got a slot. Only a
 // cancel_step completes it: on a lost lease another owner has it, and on
-// shutdown the next start finds the step queued and decides.
+// shutdown the command is released so another scheduler (or the next
+// start) runs the step, which is still queued, without waiting for the
+// lease.
 func (s *Scheduler) leaveUnstarted(t *task) {
-	if errors.Is(context.Cause(t.ctx), errCancelled) {
+	switch cause := context.Cause(t.ctx); {
+	case errors.Is(cause, errCancelled):
 		s.finishStep(t, engine.Event{Kind: engine.StepExited, ExitCode: -1, Reason: "cancelled before it started"})
+	case errors.Is(cause, errNotStarted):
+		ctx, cancel := context.WithTimeout(s.force, 5*time.Second)
+		defer cancel()
+		if err := s.cfg.Store.ReleaseCommand(ctx, t.cmd.ID, s.cfg.Owner); err != nil {
+			s.log.Warn("could not release an unstarted step; it waits for its lease to expire", "run", t.cmd.RunID, "step", t.cmd.Step, "err", err)
+		}
 	}
 }
 

@@ -41,15 +41,18 @@ type runView struct {
 }
 
 type stepView struct {
-	Name       string            `json:"name"`
-	Status     engine.StepStatus `json:"status"`
-	Attempt    int               `json:"attempt"`
-	ExitCode   *int              `json:"exit_code,omitempty"`
-	Reason     string            `json:"reason,omitempty"`
-	DependsOn  []string          `json:"depends_on"`
-	StartedAt  *time.Time        `json:"started_at,omitempty"`
-	FinishedAt *time.Time        `json:"finished_at,omitempty"`
-	DurationMS *int64            `json:"duration_ms,omitempty"`
+	Name     string            `json:"name"`
+	Status   engine.StepStatus `json:"status"`
+	Attempt  int               `json:"attempt"`
+	ExitCode *int              `json:"exit_code,omitempty"`
+	Reason   string            `json:"reason,omitempty"`
+	// WaitingReason: why a queued step is not taken ("no worker with
+	// labels arch=arm64").
+	WaitingReason string     `json:"waiting_reason,omitempty"`
+	DependsOn     []string   `json:"depends_on"`
+	StartedAt     *time.Time `json:"started_at,omitempty"`
+	FinishedAt    *time.Time `json:"finished_at,omitempty"`
+	DurationMS    *int64     `json:"duration_ms,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -85,7 +88,7 @@ func viewRun(r store.Run) runView {
 		}
 		v.Steps = append(v.Steps, stepView{
 			Name: st.Name, Status: st.Status, Attempt: st.Attempt, ExitCode: st.ExitCode, Reason: st.Reason,
-			DependsOn: deps, StartedAt: timePtr(st.StartedAt), FinishedAt: timePtr(st.FinishedAt),
+			WaitingReason: st.WaitingReason, DependsOn: deps, StartedAt: timePtr(st.StartedAt), FinishedAt: timePtr(st.FinishedAt),
 			DurationMS: durationMS(st.StartedAt, st.FinishedAt),
 		})
 	}

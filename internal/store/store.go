@@ -34,6 +34,7 @@ var (
 // the driver's), never panic; after Close every method returns an error.
 type Store interface {
 	Quotas
+	Workers
 
 	// CreateTenant adds a tenant. A second tenant with the same name fails
 	// with ErrConflict.

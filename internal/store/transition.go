@@ -58,7 +58,13 @@ func Decide(prev engine.State, prevJSON []byte, e engine.Event, now time.Time) (
 		}
 	}
 	for _, c := range cmds {
-		t.Outbox = append(t.Outbox, outboxCommand(c, e.Time, now))
+		oc := outboxCommand(c, e.Time, now)
+		if oc.Kind == CommandStartStep && next.Workflow != nil {
+			if i := next.Workflow.StepIndex(c.Step); i >= 0 {
+				oc.Labels = next.Workflow.Steps[i].RunsOn
+			}
+		}
+		t.Outbox = append(t.Outbox, oc)
 	}
 	return t, nil
 }

@@ -64,6 +64,9 @@ type Run struct {
 type Step struct {
 	engine.StepState
 	DependsOn []string
+	// WaitingReason says why a queued step is not taken, e.g. "no worker
+	// with labels arch=arm64" (MarkWaiting keeps it); "" otherwise.
+	WaitingReason string
 }
 
 // RunFilter narrows ListRuns. Zero fields match everything.
@@ -127,6 +130,12 @@ type Command struct {
 	Owner       string    // who holds the lease
 	LeaseUntil  time.Time // when the lease expires
 	Claims      int       // how many times it was handed out, this one included
+	// PrevOwner held the lease before this claim: set when the command is
+	// handed out again after its lease expired (or was released).
+	PrevOwner string
+	// Labels a claimer must have to take this start_step (the step's
+	// runs_on); nil means any.
+	Labels map[string]string
 }
 
 // Stats is a snapshot for metrics.

@@ -158,6 +158,8 @@ func (d *decoder) step(item ast.Node, at Pos) (Step, stepMeta) {
 			s.Retries = d.retries(e, where)
 		case "continue_on_error":
 			s.ContinueOnError = d.boolean(e, where)
+		case "runs_on":
+			s.RunsOn = d.runsOn(e, where)
 		default:
 			d.errs.add(e.keyNode, "%s", unknownKey(e.key, where, stepKeys))
 		}
@@ -377,6 +379,59 @@ func (d *decoder) boolean(e entry, where string) bool {
 		return false
 	}
 	return b.Value
+}
+
+// Label keys and values: what a worker's --labels can carry, kept to a
+// set that needs no quoting in a flag, a log line or a reason.
+var (
+	labelKey   = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62})$`)
+	labelValue = regexp.MustCompile(`^[A-Za-z0-9._/-]{0,63}$`)
+)
+
+// ValidLabel checks one label=value pair: a key of letters, digits and
+// ._/- (starting with a letter or digit, up to 63 characters), and a value
+// of the same characters, possibly empty.
+func ValidLabel(k, v string) error {
+	if !labelKey.MatchString(k) {
+		return fmt.Errorf("invalid label name %q: use letters, digits and ._/-, starting with a letter or digit, at most 63 characters", k)
+	}
+	if !labelValue.MatchString(v) {
+		return fmt.Errorf("invalid value %q of label %q: use letters, digits and ._/-, at most 63 characters", v, k)
+	}
+	return nil
+}
+
+// runsOn reads a label: value mapping (`runs_on: {arch: arm64}`).
+func (d *decoder) runsOn(e entry, where string) map[string]string {
+	v := d.resolve(e.val)
+	if v == nil || isNull(v) {
+		return nil
+	}
+	if !isMapping(v) {
+		d.errs.add(e.val, "%s: runs_on must be a mapping of label: value (e.g. {arch: arm64}), not %s", where, kind(v))
+		return nil
+	}
+	out := map[string]string{}
+	for _, kv := range d.entries(v, where+" runs_on") {
+		val := d.resolve(kv.val)
+		if val == nil {
+			continue
+		}
+		s, ok := scalarText(val)
+		if !ok || isNull(val) {
+			d.errs.add(kv.val, "label %s in %s runs_on must be a string, number or bool, not %s", kv.key, where, kind(val))
+			continue
+		}
+		if err := ValidLabel(kv.key, s); err != nil {
+			d.errs.add(kv.keyNode, "%s runs_on: %v", where, err)
+			continue
+		}
+		out[kv.key] = s
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 func isNull(x ast.Node) bool {

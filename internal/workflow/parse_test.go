@@ -126,6 +126,21 @@ steps:
 	}
 }
 
+func TestParseRunsOn(t *testing.T) {
+	src := "steps:\n  - {name: a, command: x, runs_on: {executor: kubernetes, arch: arm64, gpu: true}}\n  - {name: b, command: x, runs_on: {}}\n"
+	wf, err := Parse("w.yml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"executor": "kubernetes", "arch": "arm64", "gpu": "true"}
+	if !reflect.DeepEqual(wf.Steps[0].RunsOn, want) {
+		t.Errorf("runs_on = %v, want %v", wf.Steps[0].RunsOn, want)
+	}
+	if wf.Steps[1].RunsOn != nil {
+		t.Errorf("empty runs_on = %v, want nil (any worker)", wf.Steps[1].RunsOn)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -135,7 +150,12 @@ func TestParseErrors(t *testing.T) {
 		{"unknown step key", "steps:\n  - name: a\n    command: x\n    depend_on: [b]\n",
 			[]string{`4:5: unknown key "depend_on" in step "a": did you mean "depends_on"?`}},
 		{"unknown key far from any", "steps:\n  - name: a\n    command: x\n    zzz: 1\n",
-			[]string{`4:5: unknown key "zzz" in step "a" (valid keys: name, env, command, depends_on, if, timeout, retries, continue_on_error)`}},
+			[]string{`4:5: unknown key "zzz" in step "a" (valid keys: name, env, command, depends_on, if, timeout, retries, continue_on_error, runs_on)`}},
+		{"runs_on not a mapping", "steps:\n  - {name: a, command: x, runs_on: arm64}\n",
+			[]string{`2:36: step "a": runs_on must be a mapping of label: value (e.g. {arch: arm64}), not a string`}},
+		{"runs_on bad label", "steps:\n  - {name: a, command: x, runs_on: {\"a b\": x, arch: \"x y\"}}\n",
+			[]string{`2:37: step "a" runs_on: invalid label name "a b": use letters, digits and ._/-, starting with a letter or digit, at most 63 characters`,
+				`2:47: step "a" runs_on: invalid value "x y" of label "arch": use letters, digits and ._/-, at most 63 characters`}},
 		{"unknown global key", "global:\n  evn: {}\nsteps:\n  - {name: a, command: x}\n",
 			[]string{`2:3: unknown key "evn" in global: did you mean "env"?`}},
 		{"transposed top key", "nmae: x\nsteps:\n  - {name: a, command: x}\n",

@@ -35,7 +35,10 @@ type Step struct {
 	Timeout         time.Duration // 0 means no timeout
 	Retries         int           // extra attempts after the first failure
 	ContinueOnError bool
-	Pos             Pos // where the step's mapping starts
+	// RunsOn is the labels a worker must carry to run the step (`runs_on:`);
+	// nil means any worker.
+	RunsOn map[string]string `json:",omitempty"`
+	Pos    Pos               // where the step's mapping starts
 }
 
 // Pos is a 1-based line and column in the workflow file.

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,11 +13,27 @@ import (
 	"github.com/runbookhq/runbook/internal/store"
 )
 
-// ClaimCommands implements store.Store. SKIP LOCKED lets claimers on
-// several servers pass over the rows another claimer is taking.
+// OutboxChannel is the LISTEN/NOTIFY channel on which every transaction
+// that enqueues a command available now (and every released command)
+// notifies, after commit: claimers LISTEN on it instead of polling.
+const OutboxChannel = "runbook_outbox"
+
+// ClaimCommands implements store.Store: a claim with no labels.
 func (s *Store) ClaimCommands(ctx context.Context, owner string, limit int, lease time.Duration) ([]store.Command, error) {
-	if err := store.CheckClaim(owner, limit, lease); err != nil {
+	return s.ClaimFor(ctx, store.Claim{Owner: owner, Limit: limit, Lease: lease})
+}
+
+// ClaimFor implements store.Store. FOR UPDATE SKIP LOCKED lets claimers on
+// several processes pass over the rows another claimer is taking, and the
+// label and cancel routing filters run in the same query.
+func (s *Store) ClaimFor(ctx context.Context, cl store.Claim) ([]store.Command, error) {
+	owner := cl.Owner
+	if err := store.CheckClaim(owner, cl.Limit, cl.Lease); err != nil {
 		return nil, err
+	}
+	labels, err := json.Marshal(labelsOrEmpty(cl.Labels))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claiming commands for %q: %w", owner, err)
 	}
 	now := s.now()
 	// A claim does not wait for its WAL flush: losing one in a database
@@ -32,16 +49,24 @@ func (s *Store) ClaimCommands(ctx context.Context, owner string, limit int, leas
 	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 		return nil, fmt.Errorf("postgres: claiming commands for %q: %w", owner, err)
 	}
+	// SET reads the row as it was: prev_owner becomes whoever held the
+	// lease that expired (or released it).
 	rows, err := tx.Query(ctx, `WITH picked AS (
-			SELECT id FROM outbox
-			WHERE done_at IS NULL AND available_at <= $3 AND (lease_until IS NULL OR lease_until <= $3)
-			ORDER BY available_at, id LIMIT $4
-			FOR UPDATE SKIP LOCKED)
-		UPDATE outbox o SET claimed_by = $1, lease_until = $2, claims = o.claims + 1
+			SELECT o.id FROM outbox o
+			WHERE o.done_at IS NULL AND o.available_at <= $3 AND (o.lease_until IS NULL OR o.lease_until <= $3)
+				AND (o.labels IS NULL OR o.labels <@ $5::jsonb)
+				AND NOT ($6 AND o.kind IN ('start_step', 'cancel_step'))
+				AND (o.kind <> 'cancel_step' OR NOT EXISTS (
+					SELECT 1 FROM outbox h WHERE h.run_id = o.run_id AND h.step = o.step AND h.attempt = o.attempt
+						AND h.kind = 'start_step' AND h.done_at IS NULL
+						AND h.claimed_by <> $1 AND h.lease_until > $3))
+			ORDER BY o.available_at, o.id LIMIT $4
+			FOR UPDATE OF o SKIP LOCKED)
+		UPDATE outbox o SET prev_owner = COALESCE(o.claimed_by, o.prev_owner), claimed_by = $1, lease_until = $2, claims = o.claims + 1
 		FROM picked WHERE o.id = picked.id
 		RETURNING o.id, o.run_id, o.tenant_id, o.kind, o.step, o.attempt, o.timeout_ns, o.status, o.reason,
-			o.available_at, o.claimed_by, o.lease_until, o.claims`,
-		owner, now.Add(lease), now, limit)
+			o.available_at, o.claimed_by, o.lease_until, o.claims, o.prev_owner, o.labels`,
+		owner, now.Add(cl.Lease), now, cl.Limit, labels, cl.NoSteps)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claiming commands for %q: %w", owner, err)
 	}
@@ -51,13 +76,17 @@ func (s *Store) ClaimCommands(ctx context.Context, owner string, limit int, leas
 		var (
 			c       store.Command
 			timeout int64
+			prev    *string
 		)
 		if err := rows.Scan(&c.ID, &c.RunID, &c.TenantID, &c.Kind, &c.Step, &c.Attempt, &timeout, &c.Status, &c.Reason,
-			&c.AvailableAt, &c.Owner, &c.LeaseUntil, &c.Claims); err != nil {
+			&c.AvailableAt, &c.Owner, &c.LeaseUntil, &c.Claims, &prev, &c.Labels); err != nil {
 			return nil, fmt.Errorf("postgres: claiming commands for %q: %w", owner, err)
 		}
 		c.Timeout = time.Duration(timeout)
 		c.AvailableAt, c.LeaseUntil = c.AvailableAt.UTC(), c.LeaseUntil.UTC()
+		if prev != nil {
+			c.PrevOwner = *prev
+		}
 		cmds = append(cmds, c)
 	}
 	if err := rows.Err(); err != nil {
@@ -69,6 +98,15 @@ func (s *Store) ClaimCommands(ctx context.Context, owner string, limit int, leas
 	}
 	slices.SortFunc(cmds, store.CompareCommands) // RETURNING has no defined order
 	return cmds, nil
+}
+
+// ReleaseCommand implements store.Store. The claim's count stays: it was
+// handed out.
+func (s *Store) ReleaseCommand(ctx context.Context, id int64, owner string) error {
+	return s.ownedUpdate(ctx, id, owner, "releasing", false,
+		`WITH r AS (UPDATE outbox SET prev_owner = claimed_by, claimed_by = NULL, lease_until = NULL
+			WHERE id = $1 AND claimed_by = $2 AND done_at IS NULL RETURNING id)
+		SELECT pg_notify('`+OutboxChannel+`', '') FROM r`, id, owner)
 }
 
 // ExtendLease implements store.Store.

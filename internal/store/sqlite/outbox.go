@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,22 +12,40 @@ import (
 	"github.com/runbookhq/runbook/internal/store"
 )
 
-// ClaimCommands implements store.Store. With a single writer, claims are
-// serialized, so two claimers can never pick the same row.
+// ClaimCommands implements store.Store: a claim with no labels.
 func (s *Store) ClaimCommands(ctx context.Context, owner string, limit int, lease time.Duration) ([]store.Command, error) {
-	if err := store.CheckClaim(owner, limit, lease); err != nil {
+	return s.ClaimFor(ctx, store.Claim{Owner: owner, Limit: limit, Lease: lease})
+}
+
+// ClaimFor implements store.Store. With a single writer, claims are
+// serialized, so two claimers can never pick the same row. A step's labels
+// must all be among the claimer's: no label of the command lacks a match.
+func (s *Store) ClaimFor(ctx context.Context, cl store.Claim) ([]store.Command, error) {
+	owner := cl.Owner
+	if err := store.CheckClaim(owner, cl.Limit, cl.Lease); err != nil {
 		return nil, err
+	}
+	labels, err := json.Marshal(labelsOrEmpty(cl.Labels))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claiming commands for %q: %w", owner, err)
 	}
 	now := s.now().UTC()
 	var cmds []store.Command
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `UPDATE outbox SET claimed_by = ?, lease_until = ?, claims = claims + 1
-			WHERE id IN (SELECT id FROM outbox
-				WHERE done_at IS NULL AND available_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-				ORDER BY available_at, id LIMIT ?)
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE outbox SET prev_owner = COALESCE(claimed_by, prev_owner), claimed_by = ?1, lease_until = ?2, claims = claims + 1
+			WHERE id IN (SELECT o.id FROM outbox o
+				WHERE o.done_at IS NULL AND o.available_at <= ?3 AND (o.lease_until IS NULL OR o.lease_until <= ?3)
+					AND (o.labels IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(o.labels) r
+						WHERE NOT EXISTS (SELECT 1 FROM json_each(?5) w WHERE w.key = r.key AND w.value = r.value)))
+					AND NOT (?6 AND o.kind IN ('start_step', 'cancel_step'))
+					AND (o.kind <> 'cancel_step' OR NOT EXISTS (
+						SELECT 1 FROM outbox h WHERE h.run_id = o.run_id AND h.step = o.step AND h.attempt = o.attempt
+							AND h.kind = 'start_step' AND h.done_at IS NULL
+							AND h.claimed_by <> ?1 AND h.lease_until > ?3))
+				ORDER BY o.available_at, o.id LIMIT ?4)
 			RETURNING id, run_id, tenant_id, kind, step, attempt, timeout_ns, status, reason,
-				available_at, claimed_by, lease_until, claims`,
-			owner, now.Add(lease).UnixMicro(), now.UnixMicro(), now.UnixMicro(), limit)
+				available_at, claimed_by, lease_until, claims, prev_owner, labels`,
+			owner, now.Add(cl.Lease).UnixMicro(), now.UnixMicro(), cl.Limit, string(labels), cl.NoSteps)
 		if err != nil {
 			return err
 		}
@@ -36,13 +55,20 @@ func (s *Store) ClaimCommands(ctx context.Context, owner string, limit int, leas
 				c                 store.Command
 				timeout           int64
 				available, leaseT sql.NullInt64
+				prev, lbl         sql.NullString
 			)
 			if err := rows.Scan(&c.ID, &c.RunID, &c.TenantID, &c.Kind, &c.Step, &c.Attempt, &timeout, &c.Status, &c.Reason,
-				&available, &c.Owner, &leaseT, &c.Claims); err != nil {
+				&available, &c.Owner, &leaseT, &c.Claims, &prev, &lbl); err != nil {
 				return err
 			}
 			c.Timeout = time.Duration(timeout)
 			c.AvailableAt, c.LeaseUntil = fromMicros(available), fromMicros(leaseT)
+			c.PrevOwner = prev.String
+			if lbl.Valid {
+				if err := json.Unmarshal([]byte(lbl.String), &c.Labels); err != nil {
+					return fmt.Errorf("decoding the labels of command %d: %w", c.ID, err)
+				}
+			}
 			cmds = append(cmds, c)
 		}
 		return rows.Err()
@@ -52,6 +78,13 @@ func (s *Store) ClaimCommands(ctx context.Context, owner string, limit int, leas
 	}
 	slices.SortFunc(cmds, store.CompareCommands) // RETURNING has no defined order
 	return cmds, nil
+}
+
+// ReleaseCommand implements store.Store.
+func (s *Store) ReleaseCommand(ctx context.Context, id int64, owner string) error {
+	return s.ownedUpdate(ctx, id, owner, "releasing", false,
+		`UPDATE outbox SET prev_owner = claimed_by, claimed_by = NULL, lease_until = NULL
+			WHERE id = ? AND claimed_by = ? AND done_at IS NULL`, id, owner)
 }
 
 // ExtendLease implements store.Store.

@@ -1,0 +1,90 @@
+package scheduler
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/runbookhq/runbook/internal/engine"
+	"github.com/runbookhq/runbook/internal/store"
+)
+
+// A worker died holding a running step: once its lease expires, a
+// scheduler on the shared store takes the start_step, records the attempt
+// lost with the dead worker's name (not the restart reason: on a shared
+// store Start leaves running steps to their leases), and the engine's
+// retry runs here.
+func TestExpiredLeaseOfRunningStepIsRecordedLost(t *testing.T) {
+	eachStore(t, func(t *testing.T, open opener) {
+		var runID int64
+		r := newRig(t, rigOpts{open: open, shared: true, poll: 50 * time.Millisecond, beforeStart: func(r *rig) {
+			ctx := context.Background()
+			run, err := r.st.CreateRun(ctx, store.NewRun{TenantID: r.tenant, File: ".runbook.yml", Trigger: "api",
+				Source: []byte("steps:\n  - {name: a, command: \"true\", retries: 1}\n")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runID = run.ID
+			if _, _, err := r.st.Apply(ctx, run.ID, engine.Event{Kind: engine.RunRequested}); err != nil {
+				t.Fatal(err)
+			}
+			// The dead worker claimed and started attempt 1, then stopped
+			// renewing its 200ms lease.
+			cmds, err := r.st.ClaimCommands(ctx, "dead-worker", 10, 200*time.Millisecond)
+			if err != nil || len(cmds) != 1 {
+				t.Fatalf("dead worker's claim = %+v, %v", cmds, err)
+			}
+			if _, _, err := r.st.Apply(ctx, run.ID, engine.Event{Kind: engine.StepStarted, Step: "a", Attempt: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}})
+		run := r.waitEnd(runID)
+		if run.Status != engine.RunSucceeded {
+			t.Fatalf("run %s (%s), want succeeded on the retry", run.Status, run.Reason)
+		}
+		evs := r.events(runID)
+		i := find(evs, engine.ExecutorLost, "a", 1)
+		if i < 0 || evs[i].Reason != LostLease("dead-worker") {
+			t.Fatalf("events %+v: want attempt 1 lost with %q", evs, LostLease("dead-worker"))
+		}
+		if find(evs, engine.StepStarted, "a", 2) < 0 {
+			t.Fatalf("attempt 2 never started: %+v", evs)
+		}
+	})
+}
+
+// Shutdown gives back a claimed step that has not started, so another
+// scheduler starts it without waiting for the lease, and leaves the worker
+// table.
+func TestShutdownReleasesUnstartedSteps(t *testing.T) {
+	eachStore(t, func(t *testing.T, open opener) {
+		r := newRig(t, rigOpts{open: open, maxSteps: 1})
+		run := r.submit("steps:\n  - {name: long, command: sleep 300}\n  - {name: next, command: \"true\"}\n", nil)
+		r.waitRun(run.ID, "long to start", stepIs("long", engine.StepRunning))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- r.s.Shutdown(ctx, 50*time.Millisecond) }()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		// "next" waited for the only slot; its command is free again now,
+		// long before its 30s lease would have expired.
+		cmds, err := r.st.ClaimCommands(context.Background(), "successor", 10, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got *store.Command
+		for i := range cmds {
+			if cmds[i].Step == "next" && cmds[i].Kind == store.CommandStartStep {
+				got = &cmds[i]
+			}
+		}
+		if got == nil || got.PrevOwner != r.s.Owner() {
+			t.Fatalf("successor claimed %+v, want next's start_step released by %s", cmds, r.s.Owner())
+		}
+		if ws, err := r.st.ListWorkers(context.Background(), time.Hour); err != nil || len(ws) != 0 {
+			t.Fatalf("workers after shutdown = %+v, %v; want none", ws, err)
+		}
+	})
+}

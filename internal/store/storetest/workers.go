@@ -1,0 +1,264 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"testing"
+
+	"github.com/runbookhq/runbook/internal/engine"
+	"github.com/runbookhq/runbook/internal/store"
+	"github.com/runbookhq/runbook/internal/workflow"
+)
+
+const labelledYAML = `steps:
+  - name: arm
+    command: "true"
+    runs_on: {arch: arm64}
+  - name: any
+    command: "true"
+`
+
+func claimFor(t testing.TB, s store.Store, c store.Claim) []store.Command {
+	t.Helper()
+	if c.Limit == 0 {
+		c.Limit = 10
+	}
+	if c.Lease == 0 {
+		c.Lease = leaseTime
+	}
+	cmds, err := s.ClaimFor(context.Background(), c)
+	if err != nil {
+		t.Fatalf("ClaimFor(%+v): %v", c, err)
+	}
+	return cmds
+}
+
+func steps(cmds []store.Command) map[string]store.Command {
+	m := map[string]store.Command{}
+	for _, c := range cmds {
+		m[c.Step] = c
+	}
+	return m
+}
+
+// A start_step whose step has runs_on goes only to a claimer with all of
+// its labels; one without goes to anyone.
+func testClaimLabels(t *testing.T, open Opener) {
+	s := open(t)
+	tn := tenant(t, s, "acme")
+	r := createRun(t, s, tn.ID, labelledYAML, workflow.Vars{})
+	apply(t, s, r.ID, engine.Event{Kind: engine.RunRequested})
+
+	got := steps(claimFor(t, s, store.Claim{Owner: "amd", Labels: map[string]string{"arch": "amd64", "executor": "local"}}))
+	if _, ok := got["arm"]; ok || len(got) != 1 {
+		t.Fatalf("a worker with arch=amd64 claimed %v, want only the unlabelled step", slicesKeys(got))
+	}
+	if c := got["any"]; c.Labels != nil {
+		t.Errorf("an unlabelled step's command has labels %v", c.Labels)
+	}
+	if c := claimFor(t, s, store.Claim{Owner: "bare"}); len(c) != 0 {
+		t.Fatalf("a worker without labels claimed %+v", c)
+	}
+	got = steps(claimFor(t, s, store.Claim{Owner: "arm", Labels: map[string]string{"arch": "arm64", "executor": "local"}}))
+	c, ok := got["arm"]
+	if !ok || len(got) != 1 {
+		t.Fatalf("a worker with arch=arm64 claimed %v, want the arm step", slicesKeys(got))
+	}
+	if !maps.Equal(c.Labels, map[string]string{"arch": "arm64"}) {
+		t.Errorf("command labels = %v, want arch=arm64", c.Labels)
+	}
+}
+
+func slicesKeys(m map[string]store.Command) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// A start_step handed out again after its lease expired, or after it was
+// released, says who held it; the old holder has lost it.
+func testLeaseTakeover(t *testing.T, open Opener) {
+	clk := NewClock()
+	s := open(t, store.WithClock(clk.Now))
+	ctx := context.Background()
+	tn := tenant(t, s, "acme")
+	r := createRun(t, s, tn.ID, "steps:\n  - {name: a, command: \"true\"}\n  - {name: b, command: \"true\"}\n", workflow.Vars{})
+	apply(t, s, r.ID, engine.Event{Kind: engine.RunRequested})
+
+	first := steps(claim(t, s, "w1", 10))
+	if first["a"].PrevOwner != "" || first["b"].PrevOwner != "" {
+		t.Fatalf("first claims have a previous owner: %+v", first)
+	}
+	// w1 gives b back (a graceful shutdown before b started): w2 takes it
+	// at once, without waiting for the lease.
+	if err := s.ReleaseCommand(ctx, first["b"].ID, "w1"); err != nil {
+		t.Fatalf("ReleaseCommand: %v", err)
+	}
+	if err := s.ReleaseCommand(ctx, first["b"].ID, "w1"); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("releasing twice: err = %v, want ErrConflict", err)
+	}
+	second := steps(claim(t, s, "w2", 10))
+	if b, ok := second["b"]; !ok || len(second) != 1 || b.PrevOwner != "w1" || b.Claims != 2 {
+		t.Fatalf("after the release w2 claimed %+v, want b with PrevOwner w1, claim 2", second)
+	}
+	// w1 dies holding a: once the lease expires w2 takes it and learns
+	// it was w1's.
+	clk.Advance(leaseTime + 1)
+	third := steps(claim(t, s, "w2", 10))
+	if a, ok := third["a"]; !ok || a.PrevOwner != "w1" {
+		t.Fatalf("after w1's lease expired w2 claimed %+v, want a with PrevOwner w1", third)
+	}
+	if err := s.ExtendLease(ctx, first["a"].ID, "w1", leaseTime); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("the dead owner's heartbeat: err = %v, want ErrConflict", err)
+	}
+}
+
+// A cancel_step goes to the owner that holds its attempt's start_step
+// (the process running it), or to anyone once that lease expired. A
+// claimer that runs no steps takes neither.
+func testCancelRouting(t *testing.T, open Opener) {
+	clk := NewClock()
+	s := open(t, store.WithClock(clk.Now))
+	tn := tenant(t, s, "acme")
+	r := createRun(t, s, tn.ID, "steps:\n  - {name: a, command: \"true\"}\n", workflow.Vars{})
+	apply(t, s, r.ID, engine.Event{Kind: engine.RunRequested})
+	if c := claimFor(t, s, store.Claim{Owner: "api", NoSteps: true}); len(c) != 0 {
+		t.Fatalf("a claimer with NoSteps took %+v", c)
+	}
+	start := claim(t, s, "runner", 10)
+	if len(start) != 1 {
+		t.Fatalf("claimed %+v, want the start_step", start)
+	}
+	apply(t, s, r.ID, engine.Event{Kind: engine.StepStarted, Step: "a", Attempt: 1})
+	_, cmds := apply(t, s, r.ID, engine.Event{Kind: engine.CancelRequested, Reason: "stop"})
+	if len(cmds) != 1 || cmds[0].Kind != engine.CancelStep {
+		t.Fatalf("cancel decided %+v, want one cancel_step", cmds)
+	}
+	if c := claimFor(t, s, store.Claim{Owner: "api", NoSteps: true}); len(c) != 0 {
+		t.Fatalf("a claimer with NoSteps took %+v", c)
+	}
+	if c := claim(t, s, "other", 10); len(c) != 0 {
+		t.Fatalf("another worker took %+v while the runner holds the step", c)
+	}
+	got := claim(t, s, "runner", 10)
+	if len(got) != 1 || got[0].Kind != store.CommandCancelStep {
+		t.Fatalf("the runner claimed %+v, want its cancel_step", got)
+	}
+	// Had the runner died, anyone takes the cancel once its lease is gone.
+	if err := s.ReleaseCommand(context.Background(), got[0].ID, "runner"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(leaseTime + 1)
+	got = claim(t, s, "other", 10)
+	kinds := map[store.CommandKind]bool{}
+	for _, c := range got {
+		kinds[c.Kind] = true
+	}
+	if !kinds[store.CommandCancelStep] {
+		t.Fatalf("after the runner's lease expired, other claimed %+v, want the cancel_step among them", got)
+	}
+}
+
+// Workers register and heartbeat; a queued step no live worker can take
+// gets a waiting reason that GetRun shows, which clears when a worker with
+// its labels appears and when the step starts.
+func testWorkersAndWaiting(t *testing.T, open Opener) {
+	clk := NewClock()
+	s := open(t, store.WithClock(clk.Now))
+	ctx := context.Background()
+	tn := tenant(t, s, "acme")
+	if err := s.RegisterWorker(ctx, "w1", map[string]string{"executor": "local"}); err != nil {
+		t.Fatal(err)
+	}
+	r := createRun(t, s, tn.ID, labelledYAML, workflow.Vars{})
+	apply(t, s, r.ID, engine.Event{Kind: engine.RunRequested})
+	reasons := func() map[string]string {
+		m := map[string]string{}
+		for _, st := range getRun(t, s, tn.ID, r.ID).Steps {
+			m[st.Name] = st.WaitingReason
+		}
+		return m
+	}
+	mark := func(want int) {
+		t.Helper()
+		n, err := s.MarkWaiting(ctx, leaseTime)
+		if err != nil || n != want {
+			t.Fatalf("MarkWaiting = %d, %v; want %d changed", n, err, want)
+		}
+	}
+	mark(1)
+	if got := reasons(); got["arm"] != "no worker with labels arch=arm64" || got["any"] != "" {
+		t.Fatalf("waiting reasons = %q", got)
+	}
+	mark(0) // nothing changed: nothing written
+
+	clk.Advance(leaseTime / 2)
+	if err := s.RegisterWorker(ctx, "w2", map[string]string{"arch": "arm64"}); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := s.ListWorkers(ctx, leaseTime)
+	if err != nil || len(ws) != 2 || ws[1].ID != "w2" || ws[1].Labels["arch"] != "arm64" || !ws[1].HeartbeatAt.Equal(clk.Now()) {
+		t.Fatalf("ListWorkers = %+v, %v; want w1 and w2 (heartbeat now)", ws, err)
+	}
+	mark(1)
+	if got := reasons(); got["arm"] != "" {
+		t.Fatalf("with an arm64 worker, reason = %q, want none", got["arm"])
+	}
+	// w1 stops heartbeating, w2 goes on: after a lease only w2 is live,
+	// and the unlabelled step has it.
+	clk.Advance(leaseTime)
+	if err := s.RegisterWorker(ctx, "w2", map[string]string{"arch": "arm64"}); err != nil {
+		t.Fatal(err)
+	}
+	if ws, _ := s.ListWorkers(ctx, leaseTime); len(ws) != 1 || ws[0].ID != "w2" || !ws[0].StartedAt.Before(ws[0].HeartbeatAt) {
+		t.Fatalf("live workers = %+v, want w2 alone, started before its last heartbeat", ws)
+	}
+	mark(0)
+	if err := s.RemoveWorker(ctx, "w2"); err != nil {
+		t.Fatal(err)
+	}
+	mark(2)
+	if got := reasons(); got["arm"] != "no worker with labels arch=arm64" || got["any"] != "no live worker" {
+		t.Fatalf("with no live worker, reasons = %q", got)
+	}
+	apply(t, s, r.ID, engine.Event{Kind: engine.StepStarted, Step: "any", Attempt: 1})
+	if got := reasons(); got["any"] != "" {
+		t.Fatalf("a started step still says %q", got["any"])
+	}
+}
+
+// An attempt's outcome is applied once: a second report of the same
+// attempt (a worker that lost its lease, a retried write) and a lost
+// report after it ended change nothing and log nothing.
+func testAttemptOutcomeOnce(t *testing.T, open Opener) {
+	s := open(t)
+	tn := tenant(t, s, "acme")
+	r := createRun(t, s, tn.ID, "steps:\n  - {name: a, command: \"true\", retries: 2}\n  - {name: b, depends_on: [a], command: \"true\"}\n", workflow.Vars{})
+	apply(t, s, r.ID, engine.Event{Kind: engine.RunRequested})
+	apply(t, s, r.ID, engine.Event{Kind: engine.StepStarted, Step: "a", Attempt: 1})
+	_, cmds := apply(t, s, r.ID, engine.Event{Kind: engine.StepExited, Step: "a", Attempt: 1, ExitCode: 0})
+	if len(cmds) != 1 || cmds[0].Step != "b" {
+		t.Fatalf("a's success decided %+v, want b started", cmds)
+	}
+	n := len(events(t, s, tn.ID, r.ID))
+	for _, e := range []engine.Event{
+		{Kind: engine.StepExited, Step: "a", Attempt: 1, ExitCode: 0},
+		{Kind: engine.StepExited, Step: "a", Attempt: 1, ExitCode: 1},
+		{Kind: engine.ExecutorLost, Step: "a", Attempt: 1, Reason: "lease expired"},
+		{Kind: engine.StepStarted, Step: "a", Attempt: 1},
+	} {
+		if _, cmds := apply(t, s, r.ID, e); len(cmds) != 0 {
+			t.Fatalf("%+v after a succeeded decided %+v", e, cmds)
+		}
+	}
+	if got := len(events(t, s, tn.ID, r.ID)); got != n {
+		t.Fatalf("the event log grew from %d to %d: a finished attempt was applied again", n, got)
+	}
+	st := getRun(t, s, tn.ID, r.ID).Steps[0]
+	if st.Status != engine.StepSucceeded || st.Attempt != 1 {
+		t.Fatalf("step a = %+v, want succeeded at attempt 1", st)
+	}
+}
