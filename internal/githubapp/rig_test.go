@@ -86,6 +86,9 @@ type rigOpts struct {
 	key []byte // the app's private key; nil: the right one
 	gh  *forgetest.AppServer
 	dir string
+	// poll and waitUpdate set the service's Config.Poll and WaitUpdate
+	// (0: the defaults).
+	poll, waitUpdate time.Duration
 }
 
 func newRig(t *testing.T, o rigOpts) *rig {
@@ -142,7 +145,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	}
 	r.newService = func() *githubapp.Service {
 		svc, err := githubapp.New(githubapp.Config{App: app, Repo: r.st, Runs: r.st, Submitter: sched, Bus: bus,
-			PublicURL: "https://runbook.example", DefaultTenant: r.tenant, Logger: quiet})
+			PublicURL: "https://runbook.example", DefaultTenant: r.tenant, Logger: quiet, Poll: o.poll, WaitUpdate: o.waitUpdate})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -45,9 +45,12 @@ type Config struct {
 	DefaultTenant int64
 	// Poll is how often a followed run is read when no change note came
 	// (another server on the same Postgres may drive it). Default 5s.
-	Poll   time.Duration
-	Logger *slog.Logger
-	Now    func() time.Time
+	Poll time.Duration
+	// WaitUpdate is how often at most a waiting run's check is told its
+	// new place in line. Default 1 min.
+	WaitUpdate time.Duration
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Service is the GitHub App integration. Start it, then feed it deliveries
@@ -75,6 +78,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 5 * time.Second
+	}
+	if cfg.WaitUpdate <= 0 {
+		cfg.WaitUpdate = time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -46,9 +46,10 @@ type StepReport struct {
 
 // CheckReport is what a check run shows.
 type CheckReport struct {
-	Status     string // StatusInProgress or StatusCompleted
+	Status     string // StatusQueued, StatusInProgress or StatusCompleted
 	Conclusion string // with StatusCompleted
 	Title      string // default: from the conclusion
+	Text       string // markdown above the step table (why a queued run waits)
 	Steps      []StepReport
 	Problems   workflow.ErrorList // an invalid .runbook.yml
 }
@@ -86,7 +87,7 @@ func (a *App) UpdateCheckRun(ctx context.Context, c Check, r CheckReport) error 
 			opt.Conclusion = ptr(r.Conclusion)
 			opt.CompletedAt = &gh.Timestamp{Time: a.now()}
 		}
-		if r.Status == StatusCompleted || len(r.Steps) > 0 {
+		if r.Status == StatusCompleted || len(r.Steps) > 0 || r.Title != "" {
 			opt.Output = &gh.CheckRunOutput{Title: ptr(title(r)), Summary: ptr(Summary(r))}
 		}
 		_, _, err := cl.Checks.UpdateCheckRun(ctx, c.Owner, c.Repo, c.CheckRunID, opt)
@@ -119,6 +120,9 @@ func passAuth(err error, call, tok string) error {
 // statusOf maps a report to a commit status (which has no "cancelled").
 func statusOf(r CheckReport) (state, desc string) {
 	if r.Status != StatusCompleted {
+		if r.Title != "" { // a queued run says why it waits
+			return "pending", title(r)
+		}
 		return "pending", "Running"
 	}
 	switch r.Conclusion {
@@ -154,7 +158,13 @@ const maxSummary = 65535
 // then a table of each step's status and duration.
 func Summary(r CheckReport) string {
 	var b strings.Builder
+	if r.Text != "" {
+		b.WriteString(r.Text + "\n")
+	}
 	if len(r.Problems) > 0 {
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
 		fmt.Fprintf(&b, "`%s` is invalid:\n\n", WorkflowFile)
 		for _, p := range r.Problems {
 			if p.Pos.Line > 0 {

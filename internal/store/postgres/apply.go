@@ -86,6 +86,12 @@ func (s *Store) applyIn(ctx context.Context, tx pgx.Tx, runID int64, e engine.Ev
 		return tr, fmt.Errorf("postgres: recording %s for run %d: %w", tr.Event.Kind, runID, err)
 	}
 	q := admitTx{s, tx}
+	if admission == quota.Pending && prev.Status == engine.RunQueued && tr.State.Status != engine.RunQueued {
+		// The run left the line without being admitted (cancelled while waiting).
+		if err := q.addPending(ctx, tenantID, -1); err != nil {
+			return tr, fmt.Errorf("postgres: taking run %d out of the line: %w", runID, err)
+		}
+	}
 	if err := q.charge(ctx, tenantID, runID, store.Charges(prev, tr.State, tr.Event.Time), now); err != nil {
 		return tr, fmt.Errorf("postgres: charging run %d: %w", runID, err)
 	}
@@ -113,14 +119,29 @@ func record(ctx context.Context, tx pgx.Tx, runID, tenantID int64, tr store.Tran
 	for _, i := range tr.Changed {
 		ss := st.Steps[i]
 		b.Queue(`UPDATE steps SET status = $1, attempt = $2, exit_code = $3, reason = $4,
-			queued_at = $5, started_at = $6, finished_at = $7 WHERE run_id = $8 AND idx = $9`,
+			queued_at = $5, started_at = $6, finished_at = $7, waiting_reason = '' WHERE run_id = $8 AND idx = $9`,
 			ss.Status, ss.Attempt, ss.ExitCode, ss.Reason, nullTime(ss.QueuedAt), nullTime(ss.StartedAt), nullTime(ss.FinishedAt),
 			runID, i)
 	}
+	notify := false
 	for _, c := range tr.Outbox {
+		var labels []byte
+		if len(c.Labels) > 0 {
+			if labels, err = json.Marshal(c.Labels); err != nil {
+				return err
+			}
+		}
 		b.Queue(`INSERT INTO outbox (run_id, tenant_id, kind, step, attempt, timeout_ns, status, reason,
-			available_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			runID, tenantID, c.Kind, c.Step, c.Attempt, int64(c.Timeout), c.Status, c.Reason, c.AvailableAt, now)
+			available_at, created_at, labels) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			runID, tenantID, c.Kind, c.Step, c.Attempt, int64(c.Timeout), c.Status, c.Reason, c.AvailableAt, now, labels)
+		notify = notify || !c.AvailableAt.After(now)
+	}
+	if notify {
+		// Delivered at commit, to every listening claimer (identical
+		// notifications of one transaction are folded into one). A retry's
+		// later wake-up is found by the enqueuing process's timer or the
+		// claimers' safety poll.
+		b.Queue(`SELECT pg_notify('` + OutboxChannel + `', '')`)
 	}
 	return tx.SendBatch(ctx, b).Close()
 }

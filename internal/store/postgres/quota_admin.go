@@ -198,41 +198,50 @@ func usage(ctx context.Context, tx pgx.Tx, tenantID int64, now time.Time) (store
 	return u, err
 }
 
-// Usages implements store.Store.
+// Usages implements store.Store. It is one query whatever the number of
+// tenants (Prometheus calls it at every scrape): the counts come from one
+// grouped pass over the runs in progress (the runs_in_progress index).
 func (s *Store) Usages(ctx context.Context) ([]store.Usage, error) {
 	var us []store.Usage
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT tenant_id FROM quota_accounts ORDER BY tenant_id`)
+		rows, err := tx.Query(ctx, usagesSQL)
 		if err != nil {
 			return err
 		}
-		var ids []int64
+		defer rows.Close()
+		now := s.now()
 		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
+			var u store.Usage
+			var a quota.Account
+			var start time.Time
+			if err := rows.Scan(&u.TenantID, &a.Plan.Name, &a.Plan.Minutes, &a.Plan.MaxConcurrent, &start, &a.Used, &a.Granted, &a.Debt,
+				&u.Running, &u.Pending, &u.Blocked); err != nil {
 				return err
 			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, id := range ids {
-			u, err := usage(ctx, tx, id, s.now())
-			if err != nil {
-				return err
-			}
+			a.CycleStart = start.UTC()
+			u.Account, _ = quota.Rollover(a, now)
+			u.CycleEnd = quota.CycleEnd(u.Account.CycleStart)
 			us = append(us, u)
 		}
-		return nil
+		return rows.Err()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: reading usage: %w", err)
 	}
 	return us, nil
 }
+
+// usagesSQL counts as usage() does: running is admitted and not ended,
+// pending and blocked are still queued.
+const usagesSQL = `SELECT a.tenant_id, p.name, p.minutes, p.max_concurrent, a.cycle_start, a.used, a.granted, a.debt,
+		coalesce(c.running, 0), coalesce(c.pending, 0), coalesce(c.blocked, 0)
+	FROM quota_accounts a JOIN plans p ON p.name = a.plan
+	LEFT JOIN (SELECT tenant_id,
+			count(*) FILTER (WHERE admission = 'admitted') AS running,
+			count(*) FILTER (WHERE admission = 'pending' AND status = 'queued') AS pending,
+			count(*) FILTER (WHERE admission = 'blocked' AND status = 'queued') AS blocked
+		FROM runs WHERE status IN ('queued', 'running') GROUP BY tenant_id) c ON c.tenant_id = a.tenant_id
+	ORDER BY a.tenant_id`
 
 // Ledger implements store.Store.
 func (s *Store) Ledger(ctx context.Context, tenantID int64) ([]store.Charge, error) {

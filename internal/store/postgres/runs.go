@@ -114,6 +114,11 @@ func scanRun(row pgx.Row, extra ...any) (store.Run, error) {
 
 // GetRun implements store.Store.
 func (s *Store) GetRun(ctx context.Context, tenantID, runID int64) (store.Run, error) {
+	return s.getRun(ctx, tenantID, runID, position)
+}
+
+// getRun is GetRun with pos computing the run's place in the line.
+func (s *Store) getRun(ctx context.Context, tenantID, runID int64, pos func(context.Context, pgx.Tx, store.Run) (int, error)) (store.Run, error) {
 	var r store.Run
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
 		var src []byte
@@ -128,7 +133,7 @@ func (s *Store) GetRun(ctx context.Context, tenantID, runID int64) (store.Run, e
 			return err
 		}
 		r.Steps = steps[runID]
-		r.Position, err = position(ctx, tx, r)
+		r.Position, err = pos(ctx, tx, r)
 		return err
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -146,7 +151,7 @@ func (s *Store) GetRun(ctx context.Context, tenantID, runID int64) (store.Run, e
 // loadSteps returns the steps of the given runs, in file order.
 func loadSteps(ctx context.Context, tx pgx.Tx, runIDs []int64) (map[int64][]store.Step, error) {
 	rows, err := tx.Query(ctx, `SELECT run_id, name, depends_on, status, attempt, exit_code, reason,
-		queued_at, started_at, finished_at FROM steps WHERE run_id = ANY($1) ORDER BY run_id, idx`, runIDs)
+		queued_at, started_at, finished_at, waiting_reason FROM steps WHERE run_id = ANY($1) ORDER BY run_id, idx`, runIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +164,7 @@ func loadSteps(ctx context.Context, tx pgx.Tx, runIDs []int64) (map[int64][]stor
 			queued, started, fin *time.Time
 		)
 		if err := rows.Scan(&runID, &st.Name, &st.DependsOn, &st.Status, &st.Attempt, &st.ExitCode, &st.Reason,
-			&queued, &started, &fin); err != nil {
+			&queued, &started, &fin, &st.WaitingReason); err != nil {
 			return nil, err
 		}
 		if len(st.DependsOn) == 0 {

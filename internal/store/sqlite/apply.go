@@ -74,6 +74,12 @@ func (s *Store) applyIn(ctx context.Context, tx *sql.Tx, runID int64, e engine.E
 		return tr, fmt.Errorf("sqlite: recording %s for run %d: %w", tr.Event.Kind, runID, err)
 	}
 	q := admitTx{s, tx}
+	if admission == quota.Pending && prev.Status == engine.RunQueued && tr.State.Status != engine.RunQueued {
+		// The run left the line without being admitted (cancelled while waiting).
+		if err := q.addPending(ctx, tenantID, -1); err != nil {
+			return tr, fmt.Errorf("sqlite: taking run %d out of the line: %w", runID, err)
+		}
+	}
 	if err := q.charge(ctx, tenantID, runID, store.Charges(prev, tr.State, tr.Event.Time), now); err != nil {
 		return tr, fmt.Errorf("sqlite: charging run %d: %w", runID, err)
 	}
@@ -104,17 +110,25 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, runID, tenantID int64, t
 	for _, i := range tr.Changed {
 		ss := st.Steps[i]
 		if _, err := tx.ExecContext(ctx, `UPDATE steps SET status = ?, attempt = ?, exit_code = ?, reason = ?,
-			queued_at = ?, started_at = ?, finished_at = ? WHERE run_id = ? AND idx = ?`,
+			queued_at = ?, started_at = ?, finished_at = ?, waiting_reason = '' WHERE run_id = ? AND idx = ?`,
 			ss.Status, ss.Attempt, ss.ExitCode, ss.Reason, micros(ss.QueuedAt), micros(ss.StartedAt), micros(ss.FinishedAt),
 			runID, i); err != nil {
 			return err
 		}
 	}
 	for _, c := range tr.Outbox {
+		var labels *string
+		if len(c.Labels) > 0 {
+			b, err := json.Marshal(c.Labels)
+			if err != nil {
+				return err
+			}
+			labels = new(string(b))
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (run_id, tenant_id, kind, step, attempt, timeout_ns,
-			status, reason, available_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			status, reason, available_at, created_at, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			runID, tenantID, c.Kind, c.Step, c.Attempt, int64(c.Timeout), c.Status, c.Reason,
-			c.AvailableAt.UnixMicro(), now.UnixMicro()); err != nil {
+			c.AvailableAt.UnixMicro(), now.UnixMicro(), labels); err != nil {
 			return err
 		}
 	}

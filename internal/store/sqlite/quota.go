@@ -29,6 +29,9 @@ func (s *Store) CreateAndAdmit(ctx context.Context, nr store.NewRun) (store.Run,
 		if id, err = s.insertRun(ctx, tx, p, vars, now, quota.Pending); err != nil {
 			return err
 		}
+		if err := (admitTx{s, tx}).join(ctx, p.TenantID, now); err != nil {
+			return err
+		}
 		s.cache.Put(id, 0, p.Workflow, p.State, p.StateJSON)
 		for _, step := range nr.Reused {
 			if _, err := s.applyIn(ctx, tx, id, engine.Event{Kind: engine.StepReused, Step: step, Reason: nr.ReusedReason}, false); err != nil {
@@ -49,7 +52,7 @@ func (s *Store) CreateAndAdmit(ctx context.Context, nr store.NewRun) (store.Run,
 	if nr.Committed != nil {
 		nr.Committed()
 	}
-	return s.GetRun(ctx, p.TenantID, id)
+	return s.getRun(ctx, p.TenantID, id, tailPosition)
 }
 
 // admitTx is store.AdmitTx over the writer's transaction.
@@ -102,8 +105,32 @@ func (q admitTx) Head(ctx context.Context, tenantID int64, ad quota.Admission) (
 }
 
 func (q admitTx) Rewait(ctx context.Context, tenantID int64, from, to quota.Admission, reason string) error {
-	_, err := q.tx.ExecContext(ctx, `UPDATE runs INDEXED BY runs_waiting SET admission = ?, reason = ?
+	res, err := q.tx.ExecContext(ctx, `UPDATE runs INDEXED BY runs_waiting SET admission = ?, reason = ?
 		WHERE tenant_id = ? AND admission = '`+literal(from)+`' AND status = 'queued'`, to, reason, tenantID)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n == 0 {
+		return err
+	}
+	if from == quota.Pending {
+		n = -n
+	}
+	return q.addPending(ctx, tenantID, n)
+}
+
+// join counts a run just inserted as pending in its tenant's line length
+// (quota_accounts.pending), creating the account on first use.
+func (q admitTx) join(ctx context.Context, tenantID int64, now time.Time) error {
+	_, err := q.tx.ExecContext(ctx, `INSERT INTO quota_accounts (tenant_id, plan, cycle_start, used, granted, debt, pending)
+		VALUES (?, ?, ?, 0, 0, 0, 1) ON CONFLICT (tenant_id) DO UPDATE SET pending = pending + 1`, tenantID, quota.DefaultPlan, now.UnixMicro())
+	return err
+}
+
+// addPending adds n to the tenant's line length.
+func (q admitTx) addPending(ctx context.Context, tenantID, n int64) error {
+	_, err := q.tx.ExecContext(ctx, `UPDATE quota_accounts SET pending = pending + ? WHERE tenant_id = ?`, n, tenantID)
 	return err
 }
 
@@ -117,6 +144,11 @@ func literal(ad quota.Admission) string {
 }
 
 func (q admitTx) Request(ctx context.Context, runID int64) error {
+	// The run leaves the line (Fill passes the pending head).
+	if _, err := q.tx.ExecContext(ctx, `UPDATE quota_accounts SET pending = pending - 1
+		WHERE tenant_id = (SELECT tenant_id FROM runs WHERE id = ? AND admission = 'pending' AND status = 'queued')`, runID); err != nil {
+		return err
+	}
 	if _, err := q.tx.ExecContext(ctx, `UPDATE runs SET admission = 'admitted' WHERE id = ?`, runID); err != nil {
 		return err
 	}
@@ -150,7 +182,33 @@ func position(ctx context.Context, tx *sql.Tx, r store.Run) (int, error) {
 	}
 	var n int
 	req := r.RequestedAt.UnixMicro()
-	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE tenant_id = ? AND admission = 'pending' AND status = 'queued'
-		AND (requested_at < ? OR (requested_at = ? AND id <= ?))`, r.TenantID, req, req, r.ID).Scan(&n)
+	// A row value, not an OR: it bounds the index range, so the count reads
+	// only the runs ahead (the head of a long line is one seek).
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM runs INDEXED BY runs_waiting WHERE tenant_id = ? AND admission = 'pending' AND status = 'queued'
+		AND (requested_at, id) <= (?, ?)`, r.TenantID, req, r.ID).Scan(&n)
 	return n, err
+}
+
+// tailPosition is position for a run that is most likely the tail of its
+// line (one just requested): when the last pending run by (requested_at, id)
+// is r, its place is the line's length, read from the account with one
+// backward index seek instead of counting the whole line. Otherwise (r was
+// requested with an earlier time, or others joined since) it counts.
+func tailPosition(ctx context.Context, tx *sql.Tx, r store.Run) (int, error) {
+	if r.Admission != quota.Pending || r.Status != engine.RunQueued {
+		return 0, nil
+	}
+	var n int
+	var tail int64
+	err := tx.QueryRowContext(ctx, `SELECT a.pending, coalesce((SELECT id FROM runs INDEXED BY runs_waiting
+			WHERE tenant_id = ?1 AND admission = 'pending' AND status = 'queued'
+			ORDER BY requested_at DESC, id DESC LIMIT 1), 0)
+		FROM quota_accounts a WHERE a.tenant_id = ?1`, r.TenantID).Scan(&n, &tail)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, err
+	}
+	if err != nil || tail != r.ID {
+		return position(ctx, tx, r)
+	}
+	return n, nil
 }

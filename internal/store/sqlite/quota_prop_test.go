@@ -93,6 +93,9 @@ func TestQuotaProperty(t *testing.T) {
 				r, err := s.CreateAndAdmit(ctx, store.NewRun{TenantID: tn.ID, File: ".runbook.yml", Source: []byte(oneStep)})
 				must(err)
 				runs = append(runs, r.ID)
+				if g, err := s.GetRun(ctx, tn.ID, r.ID); err != nil || (r.Admission == quota.Pending && g.Admission == quota.Pending && r.Position != g.Position) {
+					rt.Fatalf("new run %d at position %d, counting gives %d (%v)", r.ID, r.Position, g.Position, err)
+				}
 			case 2: // finish a running run
 				r, ok := pick("finish", func(r store.Run) bool { return r.Status == engine.RunRunning })
 				if !ok {
@@ -178,6 +181,11 @@ func TestQuotaProperty(t *testing.T) {
 			}
 			if u.Pending+u.Blocked != len(waiting) || !slices.IsSorted(u.Line) {
 				rt.Fatalf("usage %+v, %d waiting", u, len(waiting))
+			}
+			// The stored line length, which gives a new run its position,
+			// is the real count.
+			if n, err := s.(storetest.LineCounter).LineCounter(ctx, tn.ID); err != nil || n != u.Pending {
+				rt.Fatalf("stored line length %d (%v), %d runs pending", n, err, u.Pending)
 			}
 		}
 	})

@@ -116,6 +116,11 @@ func scanRun(sc interface{ Scan(...any) error }, extra ...any) (store.Run, error
 
 // GetRun implements store.Store.
 func (s *Store) GetRun(ctx context.Context, tenantID, runID int64) (store.Run, error) {
+	return s.getRun(ctx, tenantID, runID, position)
+}
+
+// getRun is GetRun with pos computing the run's place in the line.
+func (s *Store) getRun(ctx context.Context, tenantID, runID int64, pos func(context.Context, *sql.Tx, store.Run) (int, error)) (store.Run, error) {
 	var r store.Run
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		var src []byte
@@ -128,7 +133,7 @@ func (s *Store) GetRun(ctx context.Context, tenantID, runID int64) (store.Run, e
 		if r.Steps, err = loadSteps(ctx, tx, runID); err != nil {
 			return err
 		}
-		r.Position, err = position(ctx, tx, r)
+		r.Position, err = pos(ctx, tx, r)
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {
@@ -145,7 +150,7 @@ func (s *Store) GetRun(ctx context.Context, tenantID, runID int64) (store.Run, e
 
 func loadSteps(ctx context.Context, tx *sql.Tx, runID int64) ([]store.Step, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT name, depends_on, status, attempt, exit_code, reason,
-		queued_at, started_at, finished_at FROM steps WHERE run_id = ? ORDER BY idx`, runID)
+		queued_at, started_at, finished_at, waiting_reason FROM steps WHERE run_id = ? ORDER BY idx`, runID)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +162,7 @@ func loadSteps(ctx context.Context, tx *sql.Tx, runID int64) ([]store.Step, erro
 			deps                       string
 			exit, queued, started, fin sql.NullInt64
 		)
-		if err := rows.Scan(&st.Name, &deps, &st.Status, &st.Attempt, &exit, &st.Reason, &queued, &started, &fin); err != nil {
+		if err := rows.Scan(&st.Name, &deps, &st.Status, &st.Attempt, &exit, &st.Reason, &queued, &started, &fin, &st.WaitingReason); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(deps), &st.DependsOn); err != nil {

@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -97,6 +99,7 @@ func testQuotaFIFO(t *testing.T, open Opener) {
 	if u.Running != 2 || u.Pending != 1 || u.Blocked != 0 || len(u.Line) != 1 || u.Line[0] != runs[4].ID {
 		t.Fatalf("usage %+v", u)
 	}
+	checkLine(t, s, tn.ID, "after a cancel and a promotion")
 	// Another tenant's line never delays this one.
 	other := onPlan(t, s, "other", 1000, 1)
 	if r := admit(t, s, other.ID); r.Admission != quota.Admitted {
@@ -197,5 +200,68 @@ func testQuotaReused(t *testing.T, open Opener) {
 	}
 	if u, _ := s.Usage(context.Background(), tn.ID); u.Running != 1 || u.Pending != 0 {
 		t.Fatalf("a rejected run left something behind: %+v", u)
+	}
+}
+
+// testQuotaUsages: Usages (one grouped read, for metrics) agrees with
+// Usage for every tenant with an account, line aside, and leaves out
+// tenants without one.
+func testQuotaUsages(t *testing.T, open Opener) {
+	clock := NewClock()
+	s := open(t, store.WithClock(clock.Now))
+	ctx := context.Background()
+	busy := onPlan(t, s, "solo", 100, 1)
+	for range 3 {
+		admit(t, s, busy.ID) // one running, two pending
+	}
+	done := admit(t, s, onPlan(t, s, "spare", 100, 3).ID)
+	finishOne(t, s, clock, done.ID, time.Second) // ended: counts nowhere, bills 1 minute
+	broke := onPlan(t, s, "tiny", 1, 5)
+	r := admit(t, s, broke.ID)
+	finishOne(t, s, clock, r.ID, 61*time.Second) // 2 minutes of 1
+	admit(t, s, broke.ID)                        // blocked
+	idle := onPlan(t, s, "idle", 10, 1)
+	tenant(t, s, "no-account")
+
+	check := func(when string) []store.Usage {
+		t.Helper()
+		us, err := s.Usages(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, u := range us {
+			ids = append(ids, u.TenantID)
+			want, err := s.Usage(ctx, u.TenantID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want.Line = nil
+			if !reflect.DeepEqual(u, want) {
+				t.Fatalf("%s: Usages has %+v for tenant %d, Usage %+v", when, u, u.TenantID, want)
+			}
+		}
+		if want := []int64{busy.ID, done.TenantID, broke.ID, idle.ID}; !slices.Equal(ids, want) {
+			t.Fatalf("%s: Usages lists tenants %v, want %v", when, ids, want)
+		}
+		return us
+	}
+	us := check("now")
+	if u := us[0]; u.Running != 1 || u.Pending != 2 || u.Blocked != 0 || u.Account.Plan.Name != "solo" {
+		t.Fatalf("busy tenant: %+v", u)
+	}
+	if u := us[1]; u.Running != 0 || u.Pending != 0 || u.Account.Used != 1 {
+		t.Fatalf("tenant whose run ended: %+v", u)
+	}
+	if u := us[2]; u.Running != 0 || u.Blocked != 1 || u.Account.Used != 2 || u.Account.Remaining() != -1 {
+		t.Fatalf("tenant without minutes: %+v", u)
+	}
+	if u := us[3]; u.Running+u.Pending+u.Blocked != 0 || u.Account.Remaining() != 10 {
+		t.Fatalf("idle tenant: %+v", u)
+	}
+	clock.Advance(32 * 24 * time.Hour) // read as rolled over, without a write
+	us = check("a cycle later")
+	if u := us[2]; u.Account.Used != 0 || u.Account.Debt != 1 {
+		t.Fatalf("tenant without minutes, a cycle later: %+v", u)
 	}
 }

@@ -120,4 +120,5 @@ func testQuotaRace(t *testing.T, open Opener) {
 	if err != nil || u.Running != 0 || u.Pending != 0 || u.Blocked != 0 {
 		t.Fatalf("usage at the end: %+v, %v", u, err)
 	}
+	checkLine(t, s, tn.ID, "after the race")
 }

@@ -50,6 +50,14 @@ func Run(t *testing.T, storage Storage) {
 		{"QuotaMinutes", testQuotaMinutes},
 		{"QuotaReused", testQuotaReused},
 		{"QuotaRace", testQuotaRace},
+		{"QuotaUsages", testQuotaUsages},
+		{"QuotaLine", testQuotaLine},
+		{"QuotaLineRandom", testQuotaLineRandom},
+		{"ClaimLabels", testClaimLabels},
+		{"LeaseTakeover", testLeaseTakeover},
+		{"CancelRouting", testCancelRouting},
+		{"WorkersAndWaiting", testWorkersAndWaiting},
+		{"AttemptOutcomeOnce", testAttemptOutcomeOnce},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,11 @@
+-- The length of each tenant's line (docs/adr/0008-quotas.md): the number of
+-- its runs with admission 'pending' and status 'queued', kept by every write
+-- that changes it, so a new run's place at the tail is read, not counted.
+
+-- +goose Up
+ALTER TABLE quota_accounts ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
+UPDATE quota_accounts SET pending = (SELECT count(*) FROM runs
+    WHERE runs.tenant_id = quota_accounts.tenant_id AND admission = 'pending' AND status = 'queued');
+
+-- +goose Down
+ALTER TABLE quota_accounts DROP COLUMN pending;
