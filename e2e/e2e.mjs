@@ -3,7 +3,7 @@
 // playwright-core. Every step saves a screenshot to e2e/screenshots/.
 import { createRequire } from 'node:module';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +43,8 @@ const browser = await chromium.launch({
 const results = [];
 const figures = {};
 async function test(name, fn, viewport = { width: 1280, height: 800 }) {
+  // E2E_ONLY='runs-live|1M' runs only the tests whose name matches it.
+  if (process.env.E2E_ONLY && !new RegExp(process.env.E2E_ONLY).test(name)) return;
   const ctx = await browser.newContext({ viewport, baseURL: base });
   const page = await ctx.newPage();
   let n = 0;
@@ -69,6 +71,7 @@ async function signUp(page, shot) {
   if (shot) await shot('signup');
   await page.getByRole('button', { name: 'Sign up' }).click();
   await page.getByRole('heading', { name: 'Runs', exact: true }).waitFor();
+  return u;
 }
 
 async function startRun(page, yaml) {
@@ -87,7 +90,7 @@ await test('signup', async (page, shot) => {
   await shot('login');
   await signUp(page, shot);
   await page.getByText('No runs yet').waitFor();
-  await page.getByText(/Projects .* are not available yet/).waitFor();
+  await page.getByText(/Runs start on a push to an enabled project/).waitFor();
   await shot('empty-runs');
   // The session survives a reload (refresh token), and sign-out ends it.
   await page.reload();
@@ -115,6 +118,25 @@ steps:
   await page.goto('/'); // the list shows it
   await page.locator('table.runs .badge.st-succeeded').waitFor();
   await shot('runs-list');
+});
+
+await test('runs-live', async (page, shot) => {
+  const streams = [];
+  page.on('response', (r) => { if (/\/api\/v1\/tenants\/\d+\/events$/.test(r.url())) streams.push(r); });
+  const u = await signUp(page);
+  await page.getByText('No runs yet').waitFor();
+  // A run started elsewhere (the API, as another client): this list shows
+  // it and its end without a reload, sooner than the 15 s fallback read.
+  const login = await (await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ login: u, password: 'correct horse battery' }) })).json();
+  const tenant = page.url().match(/\/t\/(\d+)\//)[1];
+  const created = await fetch(`${base}/api/v1/tenants/${tenant}/runs`, { method: 'POST', headers: { Authorization: `Bearer ${login.access_token}`, 'Content-Type': 'application/yaml' }, body: "steps:\n  - { name: slow, command: 'sleep 2' }\n" });
+  assert.equal(created.status, 201, 'the API started a run');
+  const row = page.locator('table.runs tbody tr');
+  await row.locator('.badge.st-running, .badge.st-queued').first().waitFor({ timeout: 10_000 });
+  await shot('live-running');
+  await row.locator('.badge.st-succeeded').first().waitFor({ timeout: 12_000 });
+  await shot('live-succeeded');
+  assert.ok(streams.length >= 1 && streams[0].status() === 200 && /text\/event-stream/.test(streams[0].headers()['content-type']), 'the list follows the tenant stream');
 });
 
 await test('live-log', async (page, shot) => {
@@ -202,24 +224,140 @@ await test('measure-200-steps', async (page, shot) => {
   await shot('200-steps');
 });
 
+// rowsInView reads the drawn log rows that intersect the log box, in line
+// order, with their on-screen rectangles: what the reader sees.
+const rowsInView = (page) => page.locator('.log-box').evaluate((box) => {
+  const b = box.getBoundingClientRect();
+  const bottom = b.top + box.clientTop + box.clientHeight;
+  const rows = [...box.querySelectorAll('.log-row')].map((r) => {
+    const rc = r.getBoundingClientRect();
+    return { n: Number(r.dataset.n), top: rc.top, bottom: rc.bottom, text: r.querySelector('.lt').textContent, target: r.classList.contains('target') };
+  }).filter((r) => r.bottom > b.top + box.clientTop && r.top < bottom).sort((x, y) => x.n - y.n);
+  return { rows, boxTop: b.top + box.clientTop, boxBottom: bottom, scaled: box.dataset.scaled === 'true', scrollHeight: box.scrollHeight };
+});
+
+// evenRows asserts the rows in view are consecutive lines drawn exactly
+// 18 px apart, each showing its own number, and returns them.
+async function evenRows(page, what) {
+  const v = await rowsInView(page);
+  assert.ok(v.rows.length >= 10, `${what}: ${v.rows.length} rows in view`);
+  for (let i = 1; i < v.rows.length; i++) {
+    assert.equal(v.rows[i].n, v.rows[i - 1].n + 1, `${what}: rows ${v.rows[i - 1].n} and ${v.rows[i].n} are not consecutive`);
+    assert.equal(v.rows[i].top - v.rows[i - 1].top, 18, `${what}: rows ${v.rows[i - 1].n} and ${v.rows[i].n} are drawn ${v.rows[i].top - v.rows[i - 1].top} px apart`);
+  }
+  for (const r of v.rows) assert.equal(r.text, String(r.n), `${what}: row ${r.n} shows ${r.text}`);
+  return v;
+}
+
 await test('measure-1M-lines', async (page, shot) => {
   await signUp(page);
   await startRun(page, 'steps:\n  - { name: big, command: seq 1 1000000 }\n');
   await node(page, 'big').and(page.locator('[data-status="succeeded"]')).waitFor({ timeout: 120_000 });
   const t0 = await page.evaluate(() => performance.now());
   await node(page, 'big').click();
-  await page.locator('.log-row', { hasText: /^\d+\s*1$/ }).first().waitFor(T);
+  // First lines visible: any row drawn with its text (not the placeholder).
+  await page.locator('.log-row .lt', { hasText: /^\d+$/ }).first().waitFor(T);
   const t1 = await page.evaluate(() => performance.now());
-  figures['1,000,000-line log: click to first lines (ms)'] = Math.round(t1 - t0);
+  figures['1,000,000-line log: click to first lines visible (ms)'] = Math.round(t1 - t0);
   await page.getByText('1,000,000 lines').waitFor({ timeout: 120_000 });
   figures['1,000,000-line log: all lines loaded (ms)'] = Math.round((await page.evaluate(() => performance.now())) - t0);
-  // Scrolling: jump to the end and check the last line is drawn.
+  const reads = await page.evaluate(() => performance.getEntriesByType('resource').filter((e) => /\/logs\?/.test(e.name)).map((e) => e.duration).sort((a, b) => a - b));
+  figures['1,000,000-line log: range reads (count, median ms, max ms)'] = `${reads.length}, ${Math.round(reads[reads.length >> 1])}, ${Math.round(reads.at(-1))}`;
+  const box = page.locator('.log-box');
+  assert.equal(await box.getAttribute('data-scaled'), 'true', 'a 1M-line log scrolls scaled');
+
+  // The very end, reached by dragging the scrollbar to the bottom.
   const s0 = await page.evaluate(() => performance.now());
-  await page.locator('.log-box').evaluate((el) => { el.scrollTop = el.scrollHeight; });
-  await page.locator('.log-row', { hasText: '1000000' }).first().waitFor(T);
+  await box.evaluate((el) => { el.scrollTop = el.scrollHeight; });
+  await page.locator('.log-row[data-n="1000000"]').waitFor(T);
   figures['1,000,000-line log: jump to end, drawn (ms)'] = Math.round((await page.evaluate(() => performance.now())) - s0);
+  let v = await evenRows(page, 'at the end');
+  const lastRow = v.rows.at(-1);
+  assert.equal(lastRow.n, 1_000_000, 'the last line is the last row in view');
+  assert.ok(Math.abs(lastRow.bottom - v.boxBottom) <= 1, `the last line ends at the bottom of the box (${lastRow.bottom} vs ${v.boxBottom})`);
+  assert.ok(v.scrollHeight <= 2_000_000, `the scroll height is capped (${v.scrollHeight} px)`);
+  figures['1,000,000-line log: row spacing at the end (px)'] = [...new Set(v.rows.slice(1).map((r, i) => r.top - v.rows[i].top))].join(',');
+  figures['1,000,000-line log: scroll height (px)'] = v.scrollHeight;
   figures['1,000,000-line log: DOM rows'] = await page.locator('.log-row').count();
   await shot('1M-lines-end');
+
+  // Deep link to L999999: the line is shown, marked, and in view.
+  await page.evaluate(() => { location.hash = 'big:L999999'; });
+  await page.locator('.log-row.target[data-n="999999"]').waitFor(T);
+  v = await evenRows(page, 'at L999999');
+  const target = v.rows.find((r) => r.n === 999_999);
+  assert.ok(target && target.target && target.top >= v.boxTop && target.bottom <= v.boxBottom, 'L999999 is in view and marked');
+  await shot('1M-lines-L999999');
+
+  // A deep link into the middle, after a reload (the link is shared).
+  await page.goto(page.url().replace(/#.*/, '') + '#big:L500000');
+  await page.locator('.log-row.target[data-n="500000"]').waitFor({ timeout: 120_000 });
+  v = await evenRows(page, 'at L500000');
+  assert.ok(v.rows.some((r) => r.n === 500_000 && r.top >= v.boxTop && r.bottom <= v.boxBottom), 'L500000 is in view');
+  await page.getByText('1,000,000 lines').waitFor({ timeout: 120_000 });
+  assert.ok(await page.locator('.log-row[data-n="500000"]').count(), 'the deep link holds while the rest of the log loads');
+
+  // Keyboard: Home, PageDown, ArrowDown, End move by rows, not by the scale.
+  await box.focus();
+  await page.keyboard.press('Home');
+  await page.locator('.log-row[data-n="1"]').waitFor(T);
+  v = await evenRows(page, 'after Home');
+  assert.equal(v.rows[0].n, 1);
+  await page.keyboard.press('PageDown');
+  await page.keyboard.press('ArrowDown');
+  v = await evenRows(page, 'after PageDown, ArrowDown');
+  assert.ok(v.rows[0].n > 1 && v.rows[0].n < 60, `PageDown and ArrowDown moved by a page and a bit (first row ${v.rows[0].n})`);
+  // A wheel notch moves by its pixels: 180 px is 10 lines.
+  const before = v.rows[0];
+  const bb = await box.boundingBox();
+  await page.mouse.move(bb.x + bb.width / 2, bb.y + bb.height / 2);
+  await page.mouse.wheel(0, 180);
+  await page.waitForFunction((a) => {
+    const r = document.querySelector(`.log-row[data-n="${a.n}"]`);
+    return r !== null && Math.abs(r.getBoundingClientRect().top - a.top) < 0.5;
+  }, { n: before.n + 10, top: before.top }, T);
+  v = await evenRows(page, 'after the wheel');
+  const moved = v.rows.find((r) => r.n === before.n + 10);
+  assert.ok(moved && Math.abs(moved.top - before.top) < 0.5, `a 180 px wheel step moves 10 lines (line ${before.n + 10} at ${moved?.top}, was ${before.top})`);
+  await page.keyboard.press('End');
+  await page.locator('.log-row[data-n="1000000"]').waitFor(T);
+  await evenRows(page, 'after End');
+
+  // Search jumps to its hit.
+  await page.getByLabel('Search the log').fill('12345');
+  await page.getByText(/^1\/\d+$/).waitFor({ timeout: 60_000 });
+  await page.getByLabel('Search the log').press('Enter');
+  await page.getByText(/^2\/\d+$/).waitFor(T);
+  v = await evenRows(page, 'after a search jump');
+  assert.ok(v.rows.some((r) => r.text.includes('12345') && r.top >= v.boxTop && r.bottom <= v.boxBottom), 'the search hit is in view');
+  await shot('1M-lines-search');
+});
+
+// Projects, Usage and the quota and GitHub error states: a server with a
+// (fake) GitHub App and an admin, in e2e/pages.mjs.
+await (await import('./pages.mjs')).default({ browser, bin, work, base, results, shots });
+
+await test('scaled-follow', async (page, shot) => {
+  // A log that outgrows the scroll cap while it prints: the viewer stays at
+  // the bottom, rows stay 18 px apart, and no line is lost or doubled.
+  await signUp(page);
+  const gate = join(work, `gate-${Date.now()}`);
+  await startRun(page, `steps:\n  - { name: grow, command: 'seq 1 100000; while [ ! -e ${gate} ]; do sleep 0.1; done; seq 100001 200000' }\n`);
+  await node(page, 'grow').and(page.locator('[data-status="running"]')).waitFor(T);
+  await node(page, 'grow').click();
+  await page.getByText('100,000 lines').waitFor({ timeout: 60_000 });
+  assert.equal(await page.locator('.log-box').getAttribute('data-scaled'), 'true', '100,000 lines scroll scaled');
+  await page.locator('.log-row[data-n="100000"]').waitFor(T);
+  let v = await evenRows(page, 'following at 100,000');
+  assert.equal(v.rows.at(-1).n, 100_000, 'the viewer sits at the tail');
+  writeFileSync(gate, '');
+  await page.getByText('200,000 lines').waitFor({ timeout: 60_000 });
+  await page.locator('.log-row[data-n="200000"]').waitFor(T);
+  v = await evenRows(page, 'following at 200,000');
+  assert.equal(v.rows.at(-1).n, 200_000, 'the viewer followed the tail');
+  assert.ok(Math.abs(v.rows.at(-1).bottom - v.boxBottom) <= 1, 'the last line ends at the bottom of the box');
+  assert.ok(!(await page.getByText('missing').count()), 'no line is missing');
+  await shot('followed');
 });
 
 await browser.close();

@@ -87,3 +87,45 @@ func TestProjectsAPI(t *testing.T) {
 		t.Fatalf("last_error %+v", list.Projects)
 	}
 }
+
+// A .runbook.yml with errors starts no run; Run now answers 422 naming each
+// problem by line, the project keeps them as last_error until the file
+// parses again.
+func TestProjectWorkflowErrors(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	repo := r.gh.CreateRepo(instID, "api", map[string]string{".runbook.yml": "steps:\n  - name: build\n    comand: make\n"})
+	r.install()
+	p := r.project("api")
+	r.svc.Wait()
+	alice := r.token("alice")
+	base := fmt.Sprintf("/api/v1/tenants/%d/projects", r.tenant)
+
+	var fail struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if code := r.api("POST", fmt.Sprintf("%s/%d/runs", base, p.ID), alice, `{"branch":"main"}`, &fail); code != http.StatusUnprocessableEntity ||
+		!strings.Contains(fail.Error.Message, ".runbook.yml:3:5: ") {
+		t.Fatalf("run now of a broken file: %d %q", code, fail.Error.Message)
+	}
+	var list projectsJSON
+	r.api("GET", base, alice, "", &list)
+	if len(list.Projects) != 1 || !strings.HasPrefix(list.Projects[0].LastError, ".runbook.yml:3:5: ") {
+		t.Fatalf("last_error of a broken file: %+v", list.Projects)
+	}
+	if n := len(r.runs()); n != 0 {
+		t.Fatalf("%d runs of a broken file", n)
+	}
+
+	repo.Commit("fix", map[string]string{".runbook.yml": "steps:\n  - name: build\n    command: \"true\"\n"})
+	if code := r.api("POST", fmt.Sprintf("%s/%d/runs", base, p.ID), alice, `{"branch":"main"}`, nil); code != http.StatusCreated {
+		t.Fatalf("run now of the fixed file: %d", code)
+	}
+	r.svc.Wait()
+	var fixed projectsJSON // a fresh one: an empty last_error is left out
+	r.api("GET", base, alice, "", &fixed)
+	if len(fixed.Projects) != 1 || fixed.Projects[0].LastError != "" {
+		t.Fatalf("last_error after the fix: %+v", fixed.Projects)
+	}
+}

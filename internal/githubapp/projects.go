@@ -86,6 +86,10 @@ func (s *Service) Trigger(ctx context.Context, tenantID, projectID int64, branch
 		return 0, err
 	}
 	if l.RunID == 0 {
+		// A file with errors left them on the project: name them here too.
+		if q, err := s.cfg.Repo.Project(ctx, tenantID, projectID); err == nil && q.LastError != "" {
+			return 0, fmt.Errorf("%w: no run was created for %s at %s:\n%s", store.ErrInvalid, p.FullName, sha, q.LastError)
+		}
 		return 0, fmt.Errorf("%w: no run was created for %s at %s (see the check on GitHub)", store.ErrInvalid, p.FullName, sha)
 	}
 	return l.RunID, nil

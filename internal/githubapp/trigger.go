@@ -78,8 +78,14 @@ func (s *Service) run(ctx context.Context, p Project, ev Event) (RunLink, error)
 		if !errors.As(perr, &list) {
 			list = workflow.ErrorList{{File: github.WorkflowFile, Msg: perr.Error()}}
 		}
+		// Also on the project, one "file:line:col: message" a line, so the
+		// UI shows the problems by line, not only the check on GitHub.
+		_ = s.cfg.Repo.SetProjectError(ctx, p.ID, list.Error())
 		return link, s.finalCheck(ctx, link, github.CheckReport{Status: github.StatusCompleted,
 			Conclusion: github.ConclusionFailure, Problems: list})
+	}
+	if p.LastError != "" { // the file parses again
+		_ = s.cfg.Repo.SetProjectError(ctx, p.ID, "")
 	}
 
 	claimed, isNew, err := s.cfg.Repo.ClaimRunLink(ctx, link)

@@ -56,6 +56,7 @@ var routes = []route{
 	{"GET", "/api/v1/tenants/{tenant}/runs/{run}/steps/{step}/logs", tenantMember},
 	{"GET", "/api/v1/tenants/{tenant}/runs/{run}/steps/{step}/logs/raw", tenantMember},
 	{"GET", "/api/v1/tenants/{tenant}/runs/{run}/steps/{step}/logs/follow", tenantMember},
+	{"GET", "/api/v1/tenants/{tenant}/events", tenantMember},
 	{"GET", "/api/v1/tenants/{tenant}/usage", tenantMember},
 	{"GET", "/api/v1/plans", signedIn},
 	{"PUT", "/api/v1/admin/plans/{plan}", signedIn},

@@ -139,6 +139,7 @@ func (s *Server) routes() {
 	s.handle("GET /api/v1/tenants/{tenant}/runs/{run}/steps/{step}/logs", s.member(s.stepLogs))
 	s.handle("GET /api/v1/tenants/{tenant}/runs/{run}/steps/{step}/logs/raw", s.member(s.rawLogs))
 	s.handle("GET /api/v1/tenants/{tenant}/runs/{run}/steps/{step}/logs/follow", s.member(s.followLogs))
+	s.handle("GET /api/v1/tenants/{tenant}/events", s.member(s.followTenant))
 	s.usageRoutes()
 	s.githubRoutes()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

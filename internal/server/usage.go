@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/runbookhq/runbook/internal/engine"
 	"github.com/runbookhq/runbook/internal/quota"
 	"github.com/runbookhq/runbook/internal/store"
 )
@@ -59,11 +60,25 @@ type usageView struct {
 	Pending          int         `json:"pending"`
 	Blocked          int         `json:"blocked"`
 	Line             []lineEntry `json:"line"`
+	// BlockedRuns are the runs waiting for minutes, oldest first: they are
+	// in no line until a grant or a new cycle.
+	BlockedRuns []lineEntry `json:"blocked_runs"`
 }
 
+// lineEntry is a waiting run. Why it waits and what it is come from the
+// run itself; they are absent for a run that ended or was admitted between
+// the two reads.
 type lineEntry struct {
-	RunID    int64 `json:"run_id"`
-	Position int   `json:"position"`
+	RunID       int64      `json:"run_id"`
+	Position    int        `json:"position,omitempty"` // pending runs only
+	Reason      string     `json:"reason,omitempty"`
+	File        string     `json:"file,omitempty"`
+	Branch      string     `json:"branch,omitempty"`
+	RequestedAt *time.Time `json:"requested_at,omitempty"`
+}
+
+func waiting(r store.Run) lineEntry {
+	return lineEntry{RunID: r.ID, Reason: r.Reason, File: r.File, Branch: r.Vars.Branch, RequestedAt: timePtr(r.RequestedAt)}
 }
 
 func (s *Server) usage(w http.ResponseWriter, r *http.Request, c call) {
@@ -81,10 +96,33 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, c call) {
 		TenantID: u.TenantID, Plan: u.Account.Plan, CycleStart: u.Account.CycleStart, CycleEnd: u.CycleEnd,
 		MinutesUsed: u.Account.Used, MinutesGranted: u.Account.Granted, MinutesDebt: u.Account.Debt,
 		MinutesRemaining: u.Account.Remaining(), Running: u.Running, Pending: u.Pending, Blocked: u.Blocked,
-		Line: []lineEntry{},
+		Line: []lineEntry{}, BlockedRuns: []lineEntry{},
+	}
+	// The waiting runs are queued ones: one read gives the details of the
+	// line and the blocked runs, which the quota store does not list.
+	queued := map[int64]store.Run{}
+	if u.Pending+u.Blocked > 0 {
+		page, err := s.cfg.Runs.ListRuns(r.Context(), c.tenant, store.RunFilter{Status: engine.RunQueued}, store.Page{Limit: store.MaxLimit})
+		if err != nil {
+			s.runError(w, r, err)
+			return
+		}
+		for _, run := range page.Runs {
+			queued[run.ID] = run
+		}
+		for _, run := range slices.Backward(page.Runs) { // newest first: backwards is oldest first
+			if run.Admission == quota.Blocked && len(v.BlockedRuns) < store.LineLimit {
+				v.BlockedRuns = append(v.BlockedRuns, waiting(run))
+			}
+		}
 	}
 	for i, id := range u.Line {
-		v.Line = append(v.Line, lineEntry{RunID: id, Position: i + 1})
+		e := lineEntry{RunID: id}
+		if run, ok := queued[id]; ok && run.Admission == quota.Pending {
+			e = waiting(run)
+		}
+		e.Position = i + 1
+		v.Line = append(v.Line, e)
 	}
 	writeJSON(w, http.StatusOK, v)
 }

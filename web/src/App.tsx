@@ -6,6 +6,8 @@ import { LoginPage, SignUpPage } from './pages/Auth';
 import { RunsPage } from './pages/Runs';
 import { NewRunPage } from './pages/NewRun';
 import { RunPage } from './pages/Run';
+import { ProjectsPage } from './pages/Projects';
+import { UsagePage } from './pages/Usage';
 
 export default function App() {
   const loc = useLocation();
@@ -35,12 +37,15 @@ export default function App() {
   }
 
   const m = loc.path.match(/^\/t\/(\d+)\/runs(?:\/(new|\d+))?\/?$/);
+  const tm = loc.path.match(/^\/t\/(\d+)\/(projects|usage)\/?$/);
   let page;
-  if (!m) page = <div className="empty"><h2>Not found</h2><p>There is no page at {loc.path}.</p><a href="/" onClick={onLinkClick}>Go to your runs</a></div>;
+  if (tm) page = tm[2] === 'projects' ? <ProjectsPage key={tm[1]} tenant={Number(tm[1])} /> : <UsagePage key={tm[1]} tenant={Number(tm[1])} />;
+  else if (!m) page = <div className="empty"><h2>Not found</h2><p>There is no page at {loc.path}.</p><a href="/" onClick={onLinkClick}>Go to your runs</a></div>;
   else if (m[2] === 'new') page = <NewRunPage tenant={Number(m[1])} />;
   else if (m[2]) page = <RunPage key={m[2]} tenant={Number(m[1])} runId={Number(m[2])} hash={loc.hash} />;
   else page = <RunsPage tenant={Number(m[1])} query={loc.query} />;
-  const tenant = m ? Number(m[1]) : undefined;
+  const tenant = m ? Number(m[1]) : tm ? Number(tm[1]) : undefined;
+  const here = (p: string) => (loc.path.startsWith(`/t/${tenant}/${p}`) && !(p === 'runs' && loc.path.endsWith('/new')) ? 'page' : undefined);
 
   return (
     <div className="app">
@@ -52,8 +57,10 @@ export default function App() {
           </select>
         )}
         <nav>
-          {tenant !== undefined && <a href={`/t/${tenant}/runs`} onClick={onLinkClick}>Runs</a>}
-          {tenant !== undefined && <a href={`/t/${tenant}/runs/new`} onClick={onLinkClick}>New run</a>}
+          {tenant !== undefined && <a href={`/t/${tenant}/runs`} aria-current={here('runs')} onClick={onLinkClick}>Runs</a>}
+          {tenant !== undefined && <a href={`/t/${tenant}/projects`} aria-current={here('projects')} onClick={onLinkClick}>Projects</a>}
+          {tenant !== undefined && <a href={`/t/${tenant}/usage`} aria-current={here('usage')} onClick={onLinkClick}>Usage</a>}
+          {tenant !== undefined && <a href={`/t/${tenant}/runs/new`} aria-current={loc.path.endsWith('/runs/new') ? 'page' : undefined} onClick={onLinkClick}>New run</a>}
         </nav>
         <span className="spacer" />
         <span className="muted user">{user.username}</span>

@@ -1,4 +1,4 @@
-import { useMemo } from 'react';
+import { useMemo, type ReactNode } from 'react';
 import { Handle, Position, ReactFlow, type Edge, type Node, type NodeProps } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
 import { elapsed, formatDuration, layout, NODE_H, NODE_W } from '../lib/dag';
@@ -6,18 +6,30 @@ import type { Step } from '../lib/types';
 
 type StepNode = Node<{ step: Step; selected: boolean; now: number }, 'step'>;
 
-function StepBox({ data }: NodeProps<StepNode>) {
-  const s = data.step;
+// StepCard is a node: its status is a class (st-<status>) that sets the
+// colour, and a pending step shows its run's place in line. children are
+// React Flow's edge handles.
+export function StepCard({ step: s, selected, now, children }: { step: Step; selected: boolean; now: number; children?: ReactNode }) {
+  const waitNote = s.status === 'pending' && s.place_in_line !== undefined ? ` #${s.place_in_line}` : '';
+  const noWorker = s.status === 'queued' && s.waiting_reason ? ' · no worker' : '';
   return (
-    <div className={`node st-${s.status}${data.selected ? ' sel' : ''}`} title={s.reason || s.status} data-step={s.name} data-status={s.status}>
-      <Handle type="target" position={Position.Left} isConnectable={false} />
+    <div className={`node st-${s.status.replace(/[^a-z_-]/gi, '')}${selected ? ' sel' : ''}`} title={s.waiting_reason || s.reason || s.status} data-step={s.name} data-status={s.status}>
+      {children}
       <div className="node-name">{s.name}</div>
       <div className="node-meta">
-        <span>{s.status}{s.status === 'pending' && s.place_in_line !== undefined ? ` #${s.place_in_line}` : ''}</span>
-        <span>{formatDuration(s.started_at ? elapsed(s, data.now) : undefined)}</span>
+        <span>{s.status}{waitNote}{noWorker}</span>
+        <span>{formatDuration(s.started_at ? elapsed(s, now) : undefined)}</span>
       </div>
-      <Handle type="source" position={Position.Right} isConnectable={false} />
     </div>
+  );
+}
+
+function StepBox({ data }: NodeProps<StepNode>) {
+  return (
+    <StepCard step={data.step} selected={data.selected} now={data.now}>
+      <Handle type="target" position={Position.Left} isConnectable={false} />
+      <Handle type="source" position={Position.Right} isConnectable={false} />
+    </StepCard>
   );
 }
 

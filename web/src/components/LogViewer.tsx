@@ -1,12 +1,15 @@
-import { memo, useEffect, useMemo, useRef, useState } from 'react';
+import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { api, authHeader, tenantPath } from '../lib/api';
 import { parseAnsi, stripAnsi } from '../lib/ansi';
 import { LogBuffer, type LogLine } from '../lib/logbuf';
 import { follow } from '../lib/sse';
+import { clamp, geometry, lineOffset, toScroll, toVirtual, visible } from '../lib/scrollmap';
 
 const ROW = 18; // px; fixed so the window is arithmetic, not measured
-const OVERSCAN = 30;
+const OVERSCAN = 30; // rows drawn beyond the viewport while the browser scrolls them natively
 const PAGE = 10000; // the API's largest page
+const FIRST_PAGE = 500; // enough to fill the box, small enough to arrive at once
+const PARALLEL = 3; // pages read at a time
 
 interface Props {
   tenant: number;
@@ -17,10 +20,10 @@ interface Props {
   onLine: (n: number) => void;
 }
 
-const Row = memo(function Row({ l, n, hit, target, onLine }: { l?: LogLine; n: number; hit: boolean; target: boolean; onLine: (n: number) => void }) {
+const Row = memo(function Row({ l, n, top, hit, target, onLine }: { l?: LogLine; n: number; top: number; hit: boolean; target: boolean; onLine: (n: number) => void }) {
   const spans = l ? parseAnsi(l.text).spans : [];
   return (
-    <div className={`log-row${l?.stream === 'stderr' ? ' stderr' : ''}${hit ? ' hit' : ''}${target ? ' target' : ''}`} style={{ top: (n - 1) * ROW }}>
+    <div className={`log-row${l?.stream === 'stderr' ? ' stderr' : ''}${hit ? ' hit' : ''}${target ? ' target' : ''}`} style={{ top }} data-n={n}>
       <a className="ln" href={`#L${n}`} onClick={(e) => { e.preventDefault(); onLine(n); }}>{n}</a>
       <span className="lt">
         {l ? spans.map((s, i) => (
@@ -39,7 +42,8 @@ export function LogViewer({ tenant, run, step, attempt, line, onLine }: Props) {
   const buf = useMemo(() => new LogBuffer(), [tenant, run, step, attempt]);
   const [, setVersion] = useState(0);
   const [state, setState] = useState('loading');
-  const [view, setView] = useState({ top: 0, height: 600 });
+  const [viewH, setViewH] = useState(600);
+  const [v, setV] = useState(0);
   const [query, setQuery] = useState('');
   const [cur, setCur] = useState(0);
   const box = useRef<HTMLDivElement>(null);
@@ -58,15 +62,24 @@ export function LogViewer({ tenant, run, step, attempt, line, onLine }: Props) {
     (async () => {
       try {
         // Ranged reads first: a page of 10,000 lines is one request, where
-        // the stream would be 10,000 events.
-        for (;;) {
+        // the stream would be 10,000 events. A small first page shows lines
+        // at once; then a few pages are read at a time. Lines are keyed by
+        // number, so pages may land in any order.
+        type Page = { lines: LogLine[]; next: number };
+        const read = (from: number, limit: number) => api<Page>(`${base}/logs?attempt=${attempt}&from=${from}&limit=${limit}`);
+        const first = await read(1, FIRST_PAGE);
+        if (stopped) return;
+        for (const l of first.lines) buf.add(l);
+        bump();
+        performance.mark('log-first-page');
+        let more = first.lines.length === FIRST_PAGE;
+        while (more) {
           const from = buf.contiguous() + 1;
-          const p = await api<{ lines: LogLine[]; next: number }>(`${base}/logs?attempt=${attempt}&from=${from}&limit=${PAGE}`);
+          const pages = await Promise.all(Array.from({ length: PARALLEL }, (_, i) => read(from + i * PAGE, PAGE)));
           if (stopped) return;
-          for (const l of p.lines) buf.add(l);
+          for (const p of pages) for (const l of p.lines) buf.add(l);
           bump();
-          if (from === 1) performance.mark('log-first-page');
-          if (p.lines.length < PAGE) break;
+          more = pages.every((p) => p.lines.length === PAGE);
         }
       } catch {
         // The stream below fills in whatever the pages did not.
@@ -87,25 +100,123 @@ export function LogViewer({ tenant, run, step, attempt, line, onLine }: Props) {
     return () => { stopped = true; stream?.stop(); };
   }, [buf, tenant, run, step, attempt]);
 
-  // Tail-follow and deep links move the scroll position after lines arrive.
+  // Where the reader is: v, a virtual offset in the full list of rows.
+  // For a log taller than MAX_SCROLL px the scroll container is capped and
+  // scrollTop maps onto v (scaled scrolling, see lib/scrollmap), so v, not
+  // scrollTop, is the truth; code that moves the view sets v and the
+  // scrollTop that stands for it.
   const total = buf.length;
-  useEffect(() => {
+  const g = geometry(total, ROW, viewH);
+  const gRef = useRef(g);
+  gRef.current = g;
+  const vRef = useRef(0);
+  const own = useRef<number | null>(null); // a scrollTop this code set, whose scroll event is not the reader's
+  const applied = useRef<number | undefined>(undefined); // the deep-linked line last moved to
+
+  // Another step's log starts at its tail, like a fresh viewer.
+  useLayoutEffect(() => {
+    vRef.current = 0;
+    setV(0);
+    stick.current = true;
+    applied.current = undefined;
+  }, [buf]);
+
+  const syncScroll = useCallback(() => {
     const el = box.current;
     if (!el) return;
-    if (line && line <= total) {
-      el.scrollTop = Math.max(0, (line - 5) * ROW);
-    } else if (stick.current && !line) {
-      el.scrollTop = el.scrollHeight;
+    const s = toScroll(gRef.current, vRef.current);
+    if (Math.abs(el.scrollTop - s) >= 1) {
+      own.current = s;
+      el.scrollTop = s;
     }
-  }, [total, line]);
+  }, []);
+
+  const moveTo = useCallback((nv: number) => {
+    const gg = gRef.current;
+    nv = clamp(Math.round(nv), 0, gg.maxV);
+    vRef.current = nv;
+    stick.current = nv >= gg.maxV - ROW * 2;
+    setV(nv);
+    syncScroll();
+  }, [syncScroll]);
+
+  // The same offset maps to another scrollTop when the log grows or the
+  // box resizes: keep the scrollbar true to where the reader is.
+  useLayoutEffect(() => {
+    if (vRef.current > g.maxV) {
+      vRef.current = g.maxV;
+      setV(g.maxV);
+    }
+    syncScroll();
+  }, [g.maxV, g.maxS, syncScroll]);
+
+  // A deep link moves the view once, when its line has arrived (and only
+  // if the line is not in view already: clicking a line number must not
+  // scroll); otherwise new lines keep the tail in view while the reader is
+  // at the bottom.
+  useLayoutEffect(() => {
+    if (!line) applied.current = undefined;
+    if (line && line !== applied.current) {
+      if (line > total) return;
+      applied.current = line;
+      const top = (line - 1) * ROW;
+      const gg = gRef.current;
+      if (top < vRef.current || top + ROW > vRef.current + gg.view) moveTo(lineOffset(gg, line));
+      stick.current = false;
+      return;
+    }
+    if (stick.current) moveTo(gRef.current.maxV);
+  }, [total, line, moveTo]);
 
   useEffect(() => {
     const el = box.current;
     if (!el) return;
-    const ro = new ResizeObserver(() => setView({ top: el.scrollTop, height: el.clientHeight }));
+    const ro = new ResizeObserver(() => setViewH(el.clientHeight));
     ro.observe(el);
-    return () => ro.disconnect();
-  }, []);
+    // In a scaled box the browser's own wheel, touch and key steps would be
+    // multiplied by the scale (a wheel notch would skip 100 lines), so they
+    // move v directly. Scrollbar dragging stays native: it is what the map
+    // is for. Listeners are not passive, to preventDefault.
+    const onWheel = (e: WheelEvent) => {
+      const gg = gRef.current;
+      if (!gg.scaled || e.ctrlKey || e.deltaY === 0) return;
+      e.preventDefault();
+      el.scrollLeft += e.deltaX;
+      moveTo(vRef.current + e.deltaY * (e.deltaMode === 1 ? ROW : e.deltaMode === 2 ? gg.view : 1));
+    };
+    let touchY: number | null = null;
+    const onTouchStart = (e: TouchEvent) => { touchY = e.touches.length === 1 ? e.touches[0].clientY : null; };
+    const onTouchMove = (e: TouchEvent) => {
+      if (!gRef.current.scaled || touchY === null || e.touches.length !== 1) return;
+      e.preventDefault();
+      const y = e.touches[0].clientY;
+      moveTo(vRef.current + (touchY - y));
+      touchY = y;
+    };
+    el.addEventListener('wheel', onWheel, { passive: false });
+    el.addEventListener('touchstart', onTouchStart, { passive: true });
+    el.addEventListener('touchmove', onTouchMove, { passive: false });
+    return () => {
+      ro.disconnect();
+      el.removeEventListener('wheel', onWheel);
+      el.removeEventListener('touchstart', onTouchStart);
+      el.removeEventListener('touchmove', onTouchMove);
+    };
+  }, [moveTo]);
+
+  const onKeyDown = (e: React.KeyboardEvent) => {
+    const gg = gRef.current;
+    if (!gg.scaled || e.altKey || e.metaKey) return;
+    const page = Math.max(ROW, gg.view - ROW);
+    const step: Record<string, number> = {
+      ArrowDown: ROW * 2, ArrowUp: -ROW * 2, PageDown: page, PageUp: -page,
+      ' ': e.shiftKey ? -page : page, Home: -Infinity, End: Infinity,
+    };
+    const d = step[e.key];
+    if (d === undefined) return;
+    e.preventDefault();
+    moveTo(d === -Infinity ? 0 : d === Infinity ? gg.maxV : vRef.current + d);
+  };
 
   // Search scans the held lines once per query, not per render.
   const hits = useMemo(() => {
@@ -123,8 +234,8 @@ export function LogViewer({ tenant, run, step, attempt, line, onLine }: Props) {
     if (hits.length === 0) return;
     const k = ((i % hits.length) + hits.length) % hits.length;
     setCur(k);
+    moveTo(lineOffset(gRef.current, hits[k]));
     stick.current = false;
-    if (box.current) box.current.scrollTop = Math.max(0, (hits[k] - 5) * ROW);
   };
 
   const download = async () => {
@@ -137,12 +248,15 @@ export function LogViewer({ tenant, run, step, attempt, line, onLine }: Props) {
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
   };
 
-  const first = Math.max(1, Math.floor(view.top / ROW) - OVERSCAN);
-  const last = Math.min(total, Math.ceil((view.top + view.height) / ROW) + OVERSCAN);
+  // Unscaled, rows sit at their real offsets and the browser scrolls them;
+  // scaled, they are drawn in a window pinned to the viewport, at offsets
+  // relative to v.
+  const [first, last] = visible(g, v, g.scaled ? 2 : OVERSCAN);
+  const origin = g.scaled ? v : 0;
   const hitSet = new Set(query ? hits : []);
   const rows = [];
   for (let n = first; n <= last; n++) {
-    rows.push(<Row key={n} n={n} l={buf.get(n)} hit={hitSet.has(n)} target={n === line} onLine={onLine} />);
+    rows.push(<Row key={n} n={n} top={(n - 1) * ROW - origin} l={buf.get(n)} hit={hitSet.has(n)} target={n === line} onLine={onLine} />);
   }
 
   return (
@@ -157,13 +271,26 @@ export function LogViewer({ tenant, run, step, attempt, line, onLine }: Props) {
         {query && <span className="muted small">{hits.length ? `${cur + 1}/${hits.length}` : 'no match'}</span>}
         <button className="secondary" onClick={download}>Raw</button>
       </div>
-      <div className="log-box" ref={box} tabIndex={0} aria-label={`Log of ${step}`}
+      <div className="log-box" ref={box} tabIndex={0} aria-label={`Log of ${step}`} data-scaled={g.scaled || undefined}
+        onKeyDown={onKeyDown}
         onScroll={(e) => {
-          const el = e.currentTarget;
-          stick.current = el.scrollTop + el.clientHeight >= el.scrollHeight - ROW * 2;
-          setView({ top: el.scrollTop, height: el.clientHeight });
+          const s = e.currentTarget.scrollTop;
+          if (own.current !== null && Math.abs(s - own.current) < 1) {
+            own.current = null; // the echo of a move made in code: v is already right
+            return;
+          }
+          own.current = null;
+          const nv = toVirtual(gRef.current, s);
+          vRef.current = nv;
+          stick.current = nv >= gRef.current.maxV - ROW * 2;
+          setV(nv);
         }}>
-        <div style={{ height: total * ROW, position: 'relative' }}>{rows}</div>
+        {g.scaled
+          ? <>
+              <div className="log-window" style={{ position: 'sticky', top: 0, height: g.view, overflowY: 'clip' }}>{rows}</div>
+              <div style={{ height: g.scroll - g.view }} />
+            </>
+          : <div style={{ height: g.height, position: 'relative' }}>{rows}</div>}
         {total === 0 && <p className="muted pad">{state === 'complete' ? 'This step printed nothing.' : 'Waiting for output…'}</p>}
       </div>
     </div>

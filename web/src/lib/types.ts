@@ -12,6 +12,7 @@ export interface Step {
   finished_at?: string;
   duration_ms?: number;
   place_in_line?: number;
+  waiting_reason?: string; // why a queued step is not taken, e.g. "no worker with labels arch=arm64"
 }
 
 export interface Run {
@@ -26,6 +27,8 @@ export interface Run {
   repo?: string;
   status: string;
   reason?: string;
+  admission?: 'pending' | 'blocked'; // set while a queued run waits for a slot or for minutes
+  position?: number; // place in the tenant's pending line, 1 next (run page only)
   requested_at: string;
   started_at?: string;
   finished_at?: string;

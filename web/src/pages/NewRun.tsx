@@ -2,6 +2,8 @@ import { useState, type FormEvent } from 'react';
 import { api, ApiError, tenantPath } from '../lib/api';
 import { navigate } from '../lib/router';
 import type { Problem, Run } from '../lib/types';
+import { Problems } from '../components/Problems';
+import { problemsOf } from '../lib/problems';
 
 const sample = `name: "Diamond"
 steps:
@@ -36,8 +38,10 @@ export function NewRunPage({ tenant }: { tenant: number }) {
       navigate(`/t/${tenant}/runs/${run.id}`);
     } catch (x) {
       if (x instanceof ApiError) {
-        setErr(x.message);
-        if (Array.isArray(x.details)) setProblems(x.details as Problem[]);
+        const ps = problemsOf(x.details, x.message);
+        setProblems(ps);
+        // The message repeats the problems; with them listed, a summary says it.
+        setErr(ps.length ? `${file || '.runbook.yml'} has ${ps.length === 1 ? 'an error' : `${ps.length} errors`}; nothing was started.` : x.message);
       } else setErr('The server could not be reached. Try again.');
     } finally {
       setBusy(false);
@@ -47,7 +51,7 @@ export function NewRunPage({ tenant }: { tenant: number }) {
   return (
     <section>
       <h1>New run</h1>
-      <p className="muted">Paste a workflow or choose a .runbook.yml file. Runs of a repository's commits come with projects, which are not available yet.</p>
+      <p className="muted">Paste a workflow or choose a .runbook.yml file. Runs of a repository's commits start from its project.</p>
       <form className="newrun" onSubmit={submit}>
         <label>Workflow file
           <input type="file" accept=".yml,.yaml,text/yaml" onChange={async (e) => {
@@ -63,11 +67,7 @@ export function NewRunPage({ tenant }: { tenant: number }) {
         {err && (
           <div className="error" role="alert">
             <p>{err}</p>
-            {problems.length > 0 && (
-              <ul className="problems">
-                {problems.map((p, i) => <li key={i}><span className="mono">{p.line ? `line ${p.line}${p.column ? `:${p.column}` : ''}` : 'file'}</span> {p.message}</li>)}
-              </ul>
-            )}
+            <Problems problems={problems} file={file || '.runbook.yml'} />
           </div>
         )}
         <button disabled={busy}>{busy ? 'Starting…' : 'Start run'}</button>

@@ -8,6 +8,8 @@ import { Dag } from '../components/Dag';
 import { Gantt } from '../components/Gantt';
 import { LogViewer } from '../components/LogViewer';
 import { Status } from '../components/Status';
+import { WaitBanner } from '../components/WaitBanner';
+import { displaySteps } from '../lib/waiting';
 
 // parseHash reads the deep link "<step>:L42" (or just "<step>").
 export function parseHash(h: string): { step?: string; line?: number } {
@@ -100,7 +102,7 @@ export function RunPage({ tenant, runId, hash }: { tenant: number; runId: number
 
   if (err && !run) return <div className="empty"><h2>Run {runId}</h2><p className="error" role="alert">{err}</p><a href={`/t/${tenant}/runs`} onClick={onLinkClick}>All runs</a></div>;
   if (!run) return <p className="muted">Loading run {runId}…</p>;
-  const steps = run.steps ?? [];
+  const steps = displaySteps(run);
   const sel = steps.find((s) => s.name === selected);
   const ended = !live;
   const dur = run.duration_ms ?? (run.started_at ? now - Date.parse(run.started_at) : undefined);
@@ -109,7 +111,7 @@ export function RunPage({ tenant, runId, hash }: { tenant: number; runId: number
     <section className="run">
       <div className="toolbar">
         <h1>Run {run.id}</h1>
-        <Status status={run.status} />
+        <Status status={run.admission ?? run.status} place={run.position} />
         <span className="muted">{run.file} · {run.trigger}{run.branch ? ` · ${run.branch}` : ''}{dur !== undefined ? ` · ${formatDuration(dur)}` : ''}</span>
         <span className="spacer" />
         <span className="muted small" aria-live="polite">{stream}</span>
@@ -117,7 +119,7 @@ export function RunPage({ tenant, runId, hash }: { tenant: number; runId: number
         {ended && <button className="secondary" onClick={() => act('rerun')}>Re-run</button>}
         {ended && run.status !== 'succeeded' && <button className="secondary" onClick={() => act('rerun-failed')}>Re-run failed</button>}
       </div>
-      {run.reason && <p className={run.status === 'failed' ? 'error' : 'muted'}>{run.reason}</p>}
+      {run.admission ? <WaitBanner run={run} /> : run.reason && <p className={run.status === 'failed' ? 'error' : 'muted'}>{run.reason}</p>}
       {actionErr && <p className="error" role="alert">{actionErr}</p>}
       <Dag steps={steps} selected={selected} onSelect={(s) => select(s)} now={now} />
       {sel && (
@@ -127,6 +129,7 @@ export function RunPage({ tenant, runId, hash }: { tenant: number; runId: number
             <Status status={sel.status} place={sel.place_in_line} />
             {sel.exit_code !== undefined && <span className="muted">exit {sel.exit_code}</span>}
             {sel.reason && <span className={sel.status === 'failed' ? 'error' : 'muted'}>{sel.reason}</span>}
+            {sel.status === 'queued' && sel.waiting_reason && <span className="error" role="status">Waiting: {sel.waiting_reason}</span>}
           </div>
           {sel.attempt > 0
             ? <LogViewer tenant={tenant} run={run.id} step={sel.name} attempt={sel.attempt} line={line} onLine={(n) => select(sel.name, n)} />

@@ -1,13 +1,18 @@
-import { useCallback, useEffect, useState } from 'react';
-import { api, ApiError, tenantPath } from '../lib/api';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { api, ApiError, authHeader, tenantPath } from '../lib/api';
+import { applyRunEvent } from '../lib/runslive';
+import { follow } from '../lib/sse';
 import { formatDuration } from '../lib/dag';
 import { navigate, onLinkClick } from '../lib/router';
 import type { Run } from '../lib/types';
 import { Status } from '../components/Status';
+import { BlockedRunsBanner } from '../components/WaitBanner';
 
 const statuses = ['', 'queued', 'running', 'succeeded', 'failed', 'cancelled'];
-// There is no tenant-wide stream yet, so the list polls while visible.
-const POLL_MS = 2000;
+// The list follows the tenant's event stream; while the stream is down it
+// reads the page again this often, while the tab is visible.
+const FALLBACK_MS = 15_000;
+const LIMIT = 25;
 
 function runDuration(r: Run, now: number): number | undefined {
   if (r.duration_ms !== undefined) return r.duration_ms;
@@ -22,26 +27,86 @@ export function RunsPage({ tenant, query }: { tenant: number; query: URLSearchPa
   const [page, setPage] = useState<{ runs: Run[]; next?: string } | null>(null);
   const [err, setErr] = useState('');
   const [branchInput, setBranchInput] = useState(branch);
+  const pageRef = useRef(page);
+  pageRef.current = page;
 
   const load = useCallback(async () => {
     const q = new URLSearchParams();
     if (status) q.set('status', status);
     if (branch) q.set('branch', branch);
     if (cursor) q.set('cursor', cursor);
-    q.set('limit', '25');
+    q.set('limit', String(LIMIT));
     try {
-      setPage(await api(tenantPath(tenant, `/runs?${q}`)));
+      const p = await api<{ runs: Run[]; next?: string }>(tenantPath(tenant, `/runs?${q}`));
+      pageRef.current = p; // events that arrive before the render patch this page
+      setPage(p);
       setErr('');
     } catch (x) {
       setErr(x instanceof ApiError ? x.message : 'The server could not be reached; retrying.');
     }
   }, [tenant, status, branch, cursor]);
 
-  useEffect(() => {
-    load();
-    const t = setInterval(() => document.visibilityState === 'visible' && load(), POLL_MS);
-    return () => clearInterval(t);
+  // Reads coalesce: events may ask for the page faster than it arrives.
+  const reading = useRef({ busy: false, again: false });
+  const reload = useCallback(async () => {
+    const st = reading.current;
+    if (st.busy) { st.again = true; return; }
+    st.busy = true;
+    try { await load(); } finally {
+      st.busy = false;
+      if (st.again) { st.again = false; reload(); }
+    }
   }, [load]);
+
+  // Snapshot, then stream: after "ready" the page is read, and each "run"
+  // event patches a row or reads the page again. A (re)connect reads the
+  // page again, so nothing missed while the stream was down stays missed.
+  useEffect(() => {
+    let stopped = false;
+    let poll: ReturnType<typeof setInterval> | undefined;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    let stream: { stop: () => void } | undefined;
+    const fallback = (on: boolean) => {
+      if (on && !poll) poll = setInterval(() => document.visibilityState === 'visible' && reload(), FALLBACK_MS);
+      if (!on && poll) { clearInterval(poll); poll = undefined; }
+    };
+    const start = () => {
+      stream = follow({
+        url: tenantPath(tenant, '/events'),
+        headers: authHeader,
+        onEvent: (e) => {
+          if (e.event === 'ready') { fallback(false); reload(); return; }
+          if (e.event !== 'run') return;
+          // A read in flight may predate this change: read once more after it.
+          if (reading.current.busy) reading.current.again = true;
+          const p = pageRef.current;
+          if (!p) return;
+          const r = applyRunEvent(p.runs, JSON.parse(e.data), { status, branch, firstPage: !cursor, limit: LIMIT });
+          if (r.runs) setPage((pageRef.current = { ...p, runs: r.runs }));
+          if (r.reload) reload();
+        },
+        onState: (s) => {
+          if (s === 'open') return;
+          fallback(true);
+          // "end": the token expired or access changed; a new stream asks
+          // with a fresh token, or fails and leaves the fallback on.
+          if (s === 'ended' && !stopped) retry = setTimeout(start, 1000);
+        },
+      });
+    };
+    reload();
+    start();
+    return () => { stopped = true; stream?.stop(); fallback(false); clearTimeout(retry); };
+  }, [tenant, status, branch, cursor, reload]);
+
+  // Durations of running runs tick without a read.
+  const [, setTick] = useState(0);
+  const running = page?.runs.some((r) => r.status === 'running') ?? false;
+  useEffect(() => {
+    if (!running) return;
+    const t = setInterval(() => setTick((n) => n + 1), 1000);
+    return () => clearInterval(t);
+  }, [running]);
 
   const go = (p: Record<string, string>) => {
     const q = new URLSearchParams({ status, branch, ...p });
@@ -67,10 +132,11 @@ export function RunsPage({ tenant, query }: { tenant: number; query: URLSearchPa
         <button className="secondary">Filter</button>
       </form>
       {err && <p className="error" role="alert">{err}</p>}
+      {page && <BlockedRunsBanner tenant={tenant} runs={page.runs} />}
       {page && page.runs.length === 0 && (
         <div className="empty">
           <h2>{status || branch ? 'No runs match these filters' : 'No runs yet'}</h2>
-          <p>Projects (repositories connected through a GitHub installation) are not available yet, so runs start from an uploaded workflow file.</p>
+          <p>Runs start on a push to an enabled <a href={`/t/${tenant}/projects`} onClick={onLinkClick}>project</a>, by its Run now button, or from an uploaded workflow file.</p>
           <a className="button" href={`/t/${tenant}/runs/new`} onClick={onLinkClick}>Start a run from a .runbook.yml</a>
         </div>
       )}
@@ -81,7 +147,7 @@ export function RunsPage({ tenant, query }: { tenant: number; query: URLSearchPa
             {page.runs.map((r) => (
               <tr key={r.id} tabIndex={0} onClick={() => navigate(`/t/${tenant}/runs/${r.id}`)} onKeyDown={(e) => e.key === 'Enter' && navigate(`/t/${tenant}/runs/${r.id}`)}>
                 <td><a href={`/t/${tenant}/runs/${r.id}`} onClick={onLinkClick}>{r.id}</a></td>
-                <td><Status status={r.status} /></td>
+                <td><Status status={r.admission ?? r.status} /></td>
                 <td className="ellipsis">{r.file}</td>
                 <td className="ellipsis">{r.branch || '—'}</td>
                 <td className="hide-sm mono">{r.sha ? r.sha.slice(0, 8) : '—'}</td>
