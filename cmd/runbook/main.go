@@ -53,5 +53,6 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newRunCmd(), newValidateCmd(), newVersionCmd(), newRepoClonerCmd(), newServerCmd(), newMigrateCmd(), newWorkerCmd())
+	root.AddCommand(newStepExecCmd())
 	return root
 }

@@ -82,6 +82,7 @@ type rigOpts struct {
 	shared   bool          // Config.Shared
 	poll     time.Duration // Config.PollInterval
 	labels   map[string]string
+	wrap     func(executor.Executor) executor.Executor // wraps the local executor when set
 	// beforeStart runs after the tenant exists and before Start.
 	beforeStart func(r *rig)
 }
@@ -109,8 +110,12 @@ func newRig(t testing.TB, o rigOpts) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ex.Close() })
+	var exe executor.Executor = ex
+	if o.wrap != nil {
+		exe = o.wrap(ex)
+	}
 	r.s, err = New(Config{
-		Store: r.st, Executor: ex, Logs: r.logs, Bus: r.bus, DataDir: o.dir,
+		Store: r.st, Executor: exe, Logs: r.logs, Bus: r.bus, DataDir: o.dir,
 		MaxSteps: o.maxSteps, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Shared: o.shared, PollInterval: o.poll, Labels: o.labels,
 	})

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/runbookhq/runbook/internal/engine"
+	"github.com/runbookhq/runbook/internal/executor"
 	"github.com/runbookhq/runbook/internal/logline"
 	"github.com/runbookhq/runbook/internal/logstore"
 	"github.com/runbookhq/runbook/internal/store"
@@ -51,6 +54,37 @@ func TestDiamond(t *testing.T) {
 		}
 		assertNoProcs(t, r.dir)
 	})
+}
+
+// collecting is a local executor that also keeps per-run objects, as the
+// Kubernetes executor does, and records when it is told to collect them.
+type collecting struct {
+	executor.Executor
+	deleted chan string
+}
+
+func (c collecting) DeleteRun(_ context.Context, runID string) error {
+	c.deleted <- runID
+	return nil
+}
+
+func TestRunEndCollectsExecutorObjects(t *testing.T) {
+	deleted := make(chan string, 4)
+	r := newRig(t, rigOpts{wrap: func(e executor.Executor) executor.Executor { return collecting{e, deleted} }})
+	run := r.waitEnd(r.submit(diamondYAML, nil).ID)
+	select {
+	case id := <-deleted:
+		if id != strconv.FormatInt(run.ID, 10) {
+			t.Fatalf("DeleteRun(%s), want run %d", id, run.ID)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("run %d ended (%s) but the executor was never told to collect it", run.ID, run.Status)
+	}
+	select {
+	case id := <-deleted:
+		t.Fatalf("DeleteRun called again (%s): once per run is enough", id)
+	default:
+	}
 }
 
 func TestFailFastCancelsRunningStep(t *testing.T) {

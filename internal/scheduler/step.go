@@ -197,8 +197,36 @@ func (s *Scheduler) finishStep(t *task, e engine.Event) {
 	}
 	if err == nil {
 		s.observeAttempt(st, c.Step, e.Time)
+		if st.Status.Terminal() {
+			s.runEnded(c.RunID)
+		}
 	}
 	s.complete(c)
+}
+
+// runCollector is an executor that keeps objects per run (the Kubernetes
+// executor's owner ConfigMap) until told the run ended.
+type runCollector interface {
+	DeleteRun(ctx context.Context, runID string) error
+}
+
+// runEnded lets the executor collect what it kept for the run. Only the
+// process that applies a run's last step outcome calls it; a run that ends
+// elsewhere leaves its objects to a later collection.
+func (s *Scheduler) runEnded(runID int64) {
+	rc, ok := s.cfg.Executor.(runCollector)
+	if !ok {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.force), time.Minute)
+		defer cancel()
+		if err := rc.DeleteRun(ctx, strconv.FormatInt(runID, 10)); err != nil {
+			s.log.Warn("collecting the run's executor objects failed", "run", runID, "err", err)
+		}
+	}()
 }
 
 // heartbeat renews t's lease every Lease/3 until done. Losing the lease
