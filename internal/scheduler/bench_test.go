@@ -3,25 +3,12 @@ package scheduler
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/runbookhq/runbook/internal/engine"
+	"github.com/runbookhq/runbook/internal/store/storetest"
 )
-
-// chainYAML is n steps, each depending on the one before.
-func chainYAML(n int) string {
-	var b strings.Builder
-	b.WriteString("name: chain\nsteps:\n")
-	for i := range n {
-		fmt.Fprintf(&b, "  - name: s%d\n    command: \"true\"\n", i)
-		if i > 0 {
-			fmt.Fprintf(&b, "    depends_on: [s%d]\n", i-1)
-		}
-	}
-	return b.String()
-}
 
 // BenchmarkDependentStart measures dispatch: from a step's exit (the time on
 // its StepExited event, taken as the executor returns) to its dependent's
@@ -35,7 +22,7 @@ func BenchmarkDependentStart(b *testing.B) {
 		b.Run(bk.name, func(b *testing.B) {
 			r := newRig(b, rigOpts{open: bk.open})
 			const n = 10
-			src := chainYAML(n)
+			src := storetest.ChainYAML(n)
 			var gaps []time.Duration
 			for b.Loop() {
 				run := r.submit(src, nil)

@@ -59,8 +59,13 @@ func TestExpiredLeaseOfRunningStepIsRecordedLost(t *testing.T) {
 func TestShutdownReleasesUnstartedSteps(t *testing.T) {
 	eachStore(t, func(t *testing.T, open opener) {
 		r := newRig(t, rigOpts{open: open, maxSteps: 1})
-		run := r.submit("steps:\n  - {name: long, command: sleep 300}\n  - {name: next, command: \"true\"}\n", nil)
+		// long holds the only slot before next is even submitted (in a run
+		// of its own, so long's loss at shutdown cannot cancel it): next is
+		// claimed and waits for the slot.
+		run := r.submit("steps:\n  - {name: long, command: sleep 300}\n", nil)
 		r.waitRun(run.ID, "long to start", stepIs("long", engine.StepRunning))
+		r.submit("steps:\n  - {name: next, command: \"true\"}\n", nil)
+		r.waitTasks(2)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		done := make(chan error, 1)

@@ -53,7 +53,7 @@ func BenchTrigger(b *testing.B, storage Storage) {
 	s := storage(b)(b)
 	ctx := context.Background()
 	tn := tenant(b, s, "bench")
-	src := chainYAML(20)
+	src := ChainYAML(20)
 	b.Run("admit", func(b *testing.B) {
 		for b.Loop() {
 			r := admitRun(b, s, tn.ID, src)
@@ -113,7 +113,9 @@ func completeAll(b *testing.B, s store.Store, cmds []store.Command) {
 	}
 }
 
-func chainYAML(n int) string {
+// ChainYAML is a workflow of n `true` steps, each depending on the one
+// before.
+func ChainYAML(n int) string {
 	var sb strings.Builder
 	sb.WriteString("name: chain\nsteps:\n")
 	for i := range n {
