@@ -42,8 +42,10 @@ type output struct {
 	done   chan struct{} // one send per reader that has finished
 	cutOff bool
 
-	lastData atomic.Int64 // UnixNano of the last read that returned bytes
-	inRead   atomic.Int32 // readers blocked in read(2) now
+	// reading[i] is the UnixNano at which reader i entered the read(2) it
+	// is blocked in, 0 while it handles lines; ended[i] once it returned.
+	reading [2]atomic.Int64
+	ended   [2]atomic.Bool
 }
 
 var streams = [2]logline.Stream{logline.Stdout, logline.Stderr}
@@ -75,17 +77,15 @@ func (o *output) emit(s logline.Stream, text []byte, at time.Time) {
 type clockReader struct {
 	f  *os.File
 	o  *output
+	i  int // the stream's index
 	at time.Time
 }
 
 func (c *clockReader) Read(p []byte) (int, error) {
-	c.o.inRead.Add(1)
+	c.o.reading[c.i].Store(time.Now().UnixNano())
 	n, err := c.f.Read(p)
-	c.o.inRead.Add(-1)
 	c.at = time.Now()
-	if n > 0 {
-		c.o.lastData.Store(c.at.UnixNano())
-	}
+	c.o.reading[c.i].Store(0)
 	return n, err
 }
 
@@ -142,18 +142,20 @@ func (o *output) closeAll() {
 
 func (o *output) start() {
 	for i := range o.r {
-		go o.read(o.r[i], streams[i])
+		go o.read(i)
 	}
 }
 
 // read splits one stream into lines until EOF or the read deadline.
-func (o *output) read(f *os.File, s logline.Stream) {
-	c := &clockReader{f: f, o: o}
+func (o *output) read(i int) {
+	s := streams[i]
+	c := &clockReader{f: o.r[i], o: o, i: i}
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(c)
 	defer func() {
 		br.Reset(nil)
 		readers.Put(br)
+		o.ended[i].Store(true)
 		o.done <- struct{}{}
 	}()
 	split := false // the previous piece was a full buffer without '\n'
@@ -180,6 +182,29 @@ func (o *output) read(f *os.File, s logline.Stream) {
 	}
 }
 
+// idle is how long every reader still running has sat in its current
+// read(2); 0 while one of them is handling lines. It is timed from the entry
+// into read(2), not from the last byte read: a reader that spent longer than
+// drainDelay delivering its last buffer to a slow sink, and then asks for the
+// EOF that is already there, has not been idle at all. (Timing from the last
+// byte cut exactly that drain once both cores were loaded.)
+func (o *output) idle(now time.Time) time.Duration {
+	idle := time.Duration(-1)
+	for i := range o.reading {
+		if o.ended[i].Load() {
+			continue
+		}
+		since := o.reading[i].Load()
+		if since == 0 {
+			return 0
+		}
+		if d := now.Sub(time.Unix(0, since)); idle < 0 || d < idle {
+			idle = d
+		}
+	}
+	return max(idle, 0)
+}
+
 // finish waits for both readers, called once the step's processes are gone.
 // Readers that still make progress are waited for however long they take;
 // readers that have sat in read(2) for drainDelay with no byte arriving are
@@ -195,10 +220,9 @@ func (o *output) finish() error {
 			if o.cutOff {
 				continue
 			}
-			idle := time.Since(time.Unix(0, o.lastData.Load()))
-			if int(o.inRead.Load()) < 2-finished || idle < drainDelay {
-				// Still draining: a reader is busy with lines, or bytes
-				// arrived recently.
+			if idle := o.idle(time.Now()); idle < drainDelay {
+				// Still draining: a reader is busy with lines, or has
+				// only just asked for more.
 				t.Reset(max(drainDelay-idle, 10*time.Millisecond))
 				continue
 			}

@@ -135,3 +135,25 @@ func TestSlowSinkGetsEveryLineAfterTheStepExits(t *testing.T) {
 		t.Errorf("stderr %q: output was cut off", got)
 	}
 }
+
+// The drain's idle clock starts when a reader enters read(2), not at the
+// last byte it read. A reader that spent longer than drainDelay handing its
+// last buffer to a slow sink and has just gone back for the EOF waiting in
+// the pipe is not idle; timing from the last byte cut such drains under load.
+func TestIdleCountsFromEntryIntoRead(t *testing.T) {
+	o := newOutput(nil)
+	now := time.Now()
+	o.reading[1].Store(now.Add(-time.Hour).UnixNano()) // stderr: silent all along
+	o.reading[0].Store(now.Add(-time.Millisecond).UnixNano())
+	if got := o.idle(now); got != time.Millisecond {
+		t.Errorf("stdout back in read(2) for 1ms: idle = %v, want 1ms", got)
+	}
+	o.reading[0].Store(0)
+	if got := o.idle(now); got != 0 {
+		t.Errorf("stdout handling lines: idle = %v, want 0", got)
+	}
+	o.ended[0].Store(true)
+	if got := o.idle(now); got != time.Hour {
+		t.Errorf("stdout at EOF, stderr in read(2) for 1h: idle = %v, want 1h", got)
+	}
+}
