@@ -9,21 +9,36 @@ import (
 )
 
 // AdmitTx is what Fill needs from a driver's open write transaction. On
-// Postgres, Account locks the tenant's account row, which serializes every
-// admission and charge of one tenant.
+// Postgres, Account and Line lock the tenant's account row, which
+// serializes every admission and charge of one tenant.
 type AdmitTx interface {
 	// Account returns the tenant's account as stored (not rolled over),
 	// creating it on the default plan with its cycle starting at now.
 	Account(ctx context.Context, tenantID int64, now time.Time) (quota.Account, error)
+	// Line is Account plus the rest of what Fill decides on, read at once:
+	// on Postgres one round trip instead of four on the path from a
+	// trigger to its first step.
+	Line(ctx context.Context, tenantID int64, now time.Time) (Line, error)
 	SaveAccount(ctx context.Context, tenantID int64, a quota.Account) error
-	// Active counts the tenant's admitted runs that have not ended.
-	Active(ctx context.Context, tenantID int64) (int, error)
 	// Head is the tenant's oldest queued run in state ad.
 	Head(ctx context.Context, tenantID int64, ad quota.Admission) (runID int64, ok bool, err error)
 	// Rewait moves every queued run of the tenant in state from to state to.
 	Rewait(ctx context.Context, tenantID int64, from, to quota.Admission, reason string) error
 	// Request marks the run admitted and applies engine.RunRequested.
-	Request(ctx context.Context, runID int64) error
+	// ended: the run ended at once (every step was skipped or reused), so
+	// it holds no slot.
+	Request(ctx context.Context, runID int64) (ended bool, err error)
+}
+
+// Line is a tenant's account and line as Fill finds them.
+type Line struct {
+	Account quota.Account // as stored, not rolled over
+	Active  int           // admitted runs that have not ended
+	// Heads are the two oldest pending runs, 0 where the line is shorter.
+	// Two, so that admitting the head also tells whether the line is now
+	// empty, without another read.
+	Heads   [2]int64
+	Blocked bool // some queued run is blocked
 }
 
 // Fill admits the tenant's line as far as its minutes and slots allow, in
@@ -31,34 +46,56 @@ type AdmitTx interface {
 // blocked; with minutes, blocked runs rejoin the line by request time.
 // waitReason is why a run still in the line waits.
 func Fill(ctx context.Context, tx AdmitTx, tenantID int64, now time.Time) (admitted int, waitReason string, err error) {
-	a, err := LoadAccount(ctx, tx, tenantID, now)
+	l, err := tx.Line(ctx, tenantID, now)
 	if err != nil {
 		return 0, "", err
 	}
-	active, err := tx.Active(ctx, tenantID)
-	if err != nil {
-		return 0, "", err
+	ids, why, err := FillLine(ctx, tx, tenantID, now, l)
+	return len(ids), why, err
+}
+
+// FillLine is Fill from a Line the caller has read already, in the same
+// transaction. It returns the runs it admitted.
+func FillLine(ctx context.Context, tx AdmitTx, tenantID int64, now time.Time, l Line) (admitted []int64, waitReason string, err error) {
+	a, changed := quota.Rollover(l.Account, now)
+	if changed {
+		if err := tx.SaveAccount(ctx, tenantID, a); err != nil {
+			return nil, "", err
+		}
 	}
+	active := l.Active
 	if quota.Next(a, active) == quota.Block {
 		why := quota.BlockedReason(a)
-		return 0, why, tx.Rewait(ctx, tenantID, quota.Pending, quota.Blocked, why)
+		if l.Heads[0] == 0 {
+			return nil, why, nil // no pending run to block
+		}
+		return nil, why, tx.Rewait(ctx, tenantID, quota.Pending, quota.Blocked, why)
 	}
 	why := quota.PendingReason(a)
-	if err := tx.Rewait(ctx, tenantID, quota.Blocked, quota.Pending, why); err != nil {
-		return 0, "", err
+	heads := l.Heads[:]
+	if l.Blocked {
+		if err := tx.Rewait(ctx, tenantID, quota.Blocked, quota.Pending, why); err != nil {
+			return nil, "", err
+		}
+		heads = nil // the line changed: read its head again
 	}
 	for quota.Next(a, active) == quota.Admit {
-		id, ok, err := tx.Head(ctx, tenantID, quota.Pending)
-		if err != nil || !ok {
+		var id int64
+		if len(heads) > 0 {
+			id, heads = heads[0], heads[1:]
+		} else if id, _, err = tx.Head(ctx, tenantID, quota.Pending); err != nil {
 			return admitted, why, err
 		}
-		if err := tx.Request(ctx, id); err != nil {
+		if id == 0 {
+			return admitted, why, nil // the line is empty
+		}
+		ended, err := tx.Request(ctx, id)
+		if err != nil {
 			return admitted, why, err
 		}
-		admitted++
-		// Recount: a run whose steps are all skipped ends at once.
-		if active, err = tx.Active(ctx, tenantID); err != nil {
-			return admitted, why, err
+		admitted = append(admitted, id)
+		if !ended {
+			active++
 		}
 	}
 	return admitted, why, nil

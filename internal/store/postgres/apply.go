@@ -20,19 +20,25 @@ func (s *Store) Apply(ctx context.Context, runID int64, e engine.Event) (engine.
 	var tr store.Transition
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		// The tenant's account row first, the run's second: every writer
-		// takes them in that order, so admissions never deadlock.
-		var tenantID int64
-		err := tx.QueryRow(ctx, `SELECT tenant_id FROM runs WHERE id = $1`, runID).Scan(&tenantID)
+		// takes them in that order, so admissions never deadlock. Both
+		// locks in one round trip: a batch runs its statements in order.
+		var tenantID, lastSeq int64
+		var admission quota.Admission
+		b := &pgx.Batch{}
+		b.Queue(`WITH r AS (SELECT tenant_id FROM runs WHERE id = $1)
+			INSERT INTO quota_accounts (tenant_id, plan, cycle_start, used, granted, debt)
+			SELECT tenant_id, $2, $3, 0, 0, 0 FROM r
+			ON CONFLICT (tenant_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id`, runID, quota.DefaultPlan, s.now())
+		b.Queue(`SELECT tenant_id, last_seq, admission FROM runs WHERE id = $1 FOR UPDATE`, runID).
+			QueryRow(func(row pgx.Row) error { return row.Scan(&tenantID, &lastSeq, &admission) })
+		err := tx.SendBatch(ctx, b).Close()
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("%w: run %d", store.ErrNotFound, runID)
 		}
 		if err != nil {
-			return fmt.Errorf("postgres: loading run %d: %w", runID, err)
+			return fmt.Errorf("postgres: locking run %d and its tenant's account: %w", runID, err)
 		}
-		if _, err := (admitTx{s, tx}).Account(ctx, tenantID, s.now()); err != nil {
-			return fmt.Errorf("postgres: locking the account of tenant %d: %w", tenantID, err)
-		}
-		tr, err = s.applyIn(ctx, tx, runID, e, false)
+		tr, err = s.applyLocked(ctx, tx, runID, tenantID, lastSeq, admission, e, false)
 		return err
 	})
 	if err != nil {
@@ -59,6 +65,12 @@ func (s *Store) applyIn(ctx context.Context, tx pgx.Tx, runID int64, e engine.Ev
 	if err != nil {
 		return store.Transition{}, fmt.Errorf("postgres: locking run %d: %w", runID, err)
 	}
+	return s.applyLocked(ctx, tx, runID, tenantID, lastSeq, admission, e, admitting)
+}
+
+// applyLocked is applyIn once the run's row is locked and its tenant,
+// last sequence number and admission are known.
+func (s *Store) applyLocked(ctx context.Context, tx pgx.Tx, runID, tenantID, lastSeq int64, admission quota.Admission, e engine.Event, admitting bool) (store.Transition, error) {
 	prev, prevJSON, err := s.cache.State(runID, lastSeq, func(withSource bool) (st store.Stored, err error) {
 		if withSource {
 			err = tx.QueryRow(ctx, `SELECT state, file, source FROM runs WHERE id = $1`, runID).Scan(&st.StateJSON, &st.File, &st.Source)

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/jackc/pgx/v5"
+	"slices"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/runbookhq/runbook/internal/engine"
 	"github.com/runbookhq/runbook/internal/quota"
@@ -26,10 +28,14 @@ func (s *Store) CreateAndAdmit(ctx context.Context, nr store.NewRun) (store.Run,
 	}
 	var id int64
 	err = s.tx(ctx, func(tx pgx.Tx) error {
-		if id, err = insertRun(ctx, tx, p, vars, now, quota.Pending); err != nil {
-			return err
-		}
-		if err := (admitTx{s, tx}).join(ctx, p.TenantID, now); err != nil {
+		// The run, its steps and the tenant's line in one round trip: the
+		// account upsert counts the run in the line and locks the account;
+		// its subqueries see the run inserted just before.
+		b := &pgx.Batch{}
+		queueInsertRun(b, p, vars, now, quota.Pending, &id)
+		var l store.Line
+		queueLine(b, p.TenantID, now, 1, &l)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
 		s.cache.Put(id, 0, p.Workflow, p.State, p.StateJSON)
@@ -38,8 +44,8 @@ func (s *Store) CreateAndAdmit(ctx context.Context, nr store.NewRun) (store.Run,
 				return fmt.Errorf("reusing step %q: %w", step, err)
 			}
 		}
-		_, why, err := store.Fill(ctx, admitTx{s, tx}, p.TenantID, now)
-		if err != nil {
+		admitted, why, err := store.FillLine(ctx, admitTx{s, tx}, p.TenantID, now, l)
+		if err != nil || slices.Contains(admitted, id) {
 			return err
 		}
 		// Fill set the reason of runs it moved; a new run still waiting needs its own.
@@ -97,12 +103,6 @@ func (q admitTx) SaveAccount(ctx context.Context, tenantID int64, a quota.Accoun
 	return err
 }
 
-func (q admitTx) Active(ctx context.Context, tenantID int64) (n int, err error) {
-	err = q.tx.QueryRow(ctx, `SELECT count(*) FROM runs
-		WHERE tenant_id = $1 AND admission = 'admitted' AND status IN ('queued', 'running')`, tenantID).Scan(&n)
-	return n, err
-}
-
 func (q admitTx) Head(ctx context.Context, tenantID int64, ad quota.Admission) (int64, bool, error) {
 	var id int64
 	// The admission is spelled out, not bound: only a literal lets the
@@ -132,14 +132,49 @@ func (q admitTx) Rewait(ctx context.Context, tenantID int64, from, to quota.Admi
 	return q.addPending(ctx, tenantID, n)
 }
 
-// join counts a run just inserted as pending in its tenant's line length
-// (quota_accounts.pending), creating the account on first use. It locks
-// the account row, before any other run of the tenant (lock order).
-func (q admitTx) join(ctx context.Context, tenantID int64, now time.Time) error {
-	_, err := q.tx.Exec(ctx, `INSERT INTO quota_accounts (tenant_id, plan, cycle_start, used, granted, debt, pending)
-		VALUES ($1, $2, $3, 0, 0, 0, 1) ON CONFLICT (tenant_id) DO UPDATE SET pending = quota_accounts.pending + 1`,
-		tenantID, quota.DefaultPlan, now)
-	return err
+func (q admitTx) Line(ctx context.Context, tenantID int64, now time.Time) (store.Line, error) {
+	b := &pgx.Batch{}
+	var l store.Line
+	queueLine(b, tenantID, now, 0, &l)
+	return l, q.tx.SendBatch(ctx, b).Close()
+}
+
+// queueLine reads the tenant's store.Line into l, and adds join to its line
+// length (1 for a run just inserted as pending). The account upsert creates
+// the account on first use and, by updating the row, locks it before any
+// run of the tenant (lock order). Only the account row is locked: locking
+// the plan row too would serialize every tenant on the same plan.
+//
+// The line is read by a second statement: a statement's snapshot is taken
+// when it starts, so subqueries of the upsert, which may wait for the lock,
+// would miss what the lock's previous holder committed. The admissions are
+// literals so that the planner can prove the partial index runs_waiting
+// covers the subqueries.
+func queueLine(b *pgx.Batch, tenantID int64, now time.Time, join int, l *store.Line) {
+	b.Queue(`WITH a AS (
+			INSERT INTO quota_accounts (tenant_id, plan, cycle_start, used, granted, debt, pending)
+			VALUES ($1, $2, $3, 0, 0, 0, $4)
+			ON CONFLICT (tenant_id) DO UPDATE SET pending = quota_accounts.pending + EXCLUDED.pending
+			RETURNING plan, cycle_start, used, granted, debt)
+		SELECT p.name, p.minutes, p.max_concurrent, a.cycle_start, a.used, a.granted, a.debt
+		FROM a JOIN plans p ON p.name = a.plan`, tenantID, quota.DefaultPlan, now, join).
+		QueryRow(func(row pgx.Row) error {
+			var start time.Time
+			a := &l.Account
+			err := row.Scan(&a.Plan.Name, &a.Plan.Minutes, &a.Plan.MaxConcurrent, &start, &a.Used, &a.Granted, &a.Debt)
+			a.CycleStart = start.UTC()
+			return err
+		})
+	b.Queue(`SELECT (SELECT count(*) FROM runs WHERE tenant_id = $1 AND admission = 'admitted' AND status IN ('queued', 'running')),
+			ARRAY(SELECT id FROM runs WHERE tenant_id = $1 AND admission = 'pending' AND status = 'queued'
+				ORDER BY requested_at, id LIMIT 2),
+			EXISTS (SELECT 1 FROM runs WHERE tenant_id = $1 AND admission = 'blocked' AND status = 'queued')`, tenantID).
+		QueryRow(func(row pgx.Row) error {
+			var heads []int64
+			err := row.Scan(&l.Active, &heads, &l.Blocked)
+			copy(l.Heads[:], heads)
+			return err
+		})
 }
 
 // addPending adds n to the tenant's line length.
@@ -157,17 +192,20 @@ func literal(ad quota.Admission) string {
 	return string(ad)
 }
 
-func (q admitTx) Request(ctx context.Context, runID int64) error {
-	// The run leaves the line (Fill passes the pending head).
-	if _, err := q.tx.Exec(ctx, `UPDATE quota_accounts SET pending = pending - 1
-		WHERE tenant_id = (SELECT tenant_id FROM runs WHERE id = $1 AND admission = 'pending' AND status = 'queued')`, runID); err != nil {
-		return err
+func (q admitTx) Request(ctx context.Context, runID int64) (bool, error) {
+	var tenantID, lastSeq int64
+	b := &pgx.Batch{}
+	// The run leaves the line (Fill passes the pending head)...
+	b.Queue(`UPDATE quota_accounts SET pending = pending - 1
+		WHERE tenant_id = (SELECT tenant_id FROM runs WHERE id = $1 AND admission = 'pending' AND status = 'queued')`, runID)
+	// ...and is admitted; the update locks it as applyIn would.
+	b.Queue(`UPDATE runs SET admission = 'admitted' WHERE id = $1 RETURNING tenant_id, last_seq`, runID).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&tenantID, &lastSeq) })
+	if err := q.tx.SendBatch(ctx, b).Close(); err != nil {
+		return false, err
 	}
-	if _, err := q.tx.Exec(ctx, `UPDATE runs SET admission = 'admitted' WHERE id = $1`, runID); err != nil {
-		return err
-	}
-	_, err := q.s.applyIn(ctx, q.tx, runID, engine.Event{Kind: engine.RunRequested}, true)
-	return err
+	tr, err := q.s.applyLocked(ctx, q.tx, runID, tenantID, lastSeq, quota.Admitted, engine.Event{Kind: engine.RunRequested}, true)
+	return tr.State.Status.Terminal(), err
 }
 
 // charge books cs to the tenant's current cycle and ledger.

@@ -51,26 +51,41 @@ func (s *Store) CreateRun(ctx context.Context, nr store.NewRun) (store.Run, erro
 }
 
 // insertRun writes a new run and its steps.
-func insertRun(ctx context.Context, tx pgx.Tx, p store.PreparedRun, vars []byte, now time.Time, ad quota.Admission) (int64, error) {
-	var id int64
-	err := tx.QueryRow(ctx, `INSERT INTO runs (tenant_id, project_id, file, source, vars, branch, trigger,
-		status, reason, requested_at, created_at, state, last_seq, admission)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '', $9, $10, $11, 0, $12) RETURNING id`,
-		p.TenantID, nullID(p.ProjectID), p.File, p.Source, vars, p.Vars.Branch, p.Trigger,
-		engine.RunQueued, p.RequestedAt.UTC().Truncate(time.Microsecond), now, p.StateJSON, ad).Scan(&id)
-	if err != nil {
-		return 0, err
-	}
+func insertRun(ctx context.Context, tx pgx.Tx, p store.PreparedRun, vars []byte, now time.Time, ad quota.Admission) (id int64, err error) {
 	b := &pgx.Batch{}
-	for i, st := range p.Steps {
-		deps := st.DependsOn
-		if deps == nil {
-			deps = []string{}
-		}
-		b.Queue(`INSERT INTO steps (run_id, idx, name, depends_on, status, attempt, reason)
-			VALUES ($1, $2, $3, $4, $5, 0, '')`, id, i, st.Name, deps, st.Status)
-	}
+	queueInsertRun(b, p, vars, now, ad, &id)
 	return id, tx.SendBatch(ctx, b).Close()
+}
+
+// queueInsertRun inserts the run and all its steps with one statement, and
+// sets *id.
+func queueInsertRun(b *pgx.Batch, p store.PreparedRun, vars []byte, now time.Time, ad quota.Admission, id *int64) {
+	names := make([]string, len(p.Steps))
+	deps := make([][]byte, len(p.Steps))
+	status := make([]string, len(p.Steps))
+	for i, st := range p.Steps {
+		names[i], status[i] = st.Name, string(st.Status)
+		deps[i] = []byte("[]")
+		if len(st.DependsOn) > 0 {
+			deps[i], _ = json.Marshal(st.DependsOn) // []string cannot fail to encode
+		}
+	}
+	// A two-dimensional array cannot hold lists of different lengths, so
+	// each step's depends_on travels as JSON and is unpacked in SQL.
+	b.Queue(`WITH r AS (
+			INSERT INTO runs (tenant_id, project_id, file, source, vars, branch, trigger,
+				status, reason, requested_at, created_at, state, last_seq, admission)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '', $9, $10, $11, 0, $12) RETURNING id),
+		s AS (
+			INSERT INTO steps (run_id, idx, name, depends_on, status, attempt, reason)
+			SELECT r.id, t.ord - 1, t.name,
+				ARRAY(SELECT jsonb_array_elements_text(t.deps)), t.status, 0, ''
+			FROM r, unnest($13::text[], $14::jsonb[], $15::text[]) WITH ORDINALITY AS t(name, deps, status, ord))
+		SELECT id FROM r`,
+		p.TenantID, nullID(p.ProjectID), p.File, p.Source, vars, p.Vars.Branch, p.Trigger,
+		engine.RunQueued, p.RequestedAt.UTC().Truncate(time.Microsecond), now, p.StateJSON, ad,
+		names, deps, status).
+		QueryRow(func(row pgx.Row) error { return row.Scan(id) })
 }
 
 func createErr(err error, nr store.NewRun) error {

@@ -85,10 +85,32 @@ func (q admitTx) SaveAccount(ctx context.Context, tenantID int64, a quota.Accoun
 	return err
 }
 
-func (q admitTx) Active(ctx context.Context, tenantID int64) (n int, err error) {
+func (q admitTx) Line(ctx context.Context, tenantID int64, now time.Time) (l store.Line, err error) {
+	if l.Account, err = q.Account(ctx, tenantID, now); err != nil {
+		return l, err
+	}
 	err = q.tx.QueryRowContext(ctx, `SELECT count(*) FROM runs INDEXED BY runs_active
-		WHERE tenant_id = ? AND admission = 'admitted' AND status IN ('queued', 'running')`, tenantID).Scan(&n)
-	return n, err
+		WHERE tenant_id = ? AND admission = 'admitted' AND status IN ('queued', 'running')`, tenantID).Scan(&l.Active)
+	if err != nil {
+		return l, err
+	}
+	rows, err := q.tx.QueryContext(ctx, `SELECT id FROM runs INDEXED BY runs_waiting WHERE tenant_id = ? AND admission = 'pending' AND status = 'queued'
+		ORDER BY requested_at, id LIMIT 2`, tenantID)
+	if err != nil {
+		return l, err
+	}
+	for i := 0; rows.Next(); i++ {
+		if err := rows.Scan(&l.Heads[i]); err != nil {
+			rows.Close()
+			return l, err
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return l, err
+	}
+	_, blocked, err := q.Head(ctx, tenantID, quota.Blocked)
+	l.Blocked = blocked
+	return l, err
 }
 
 func (q admitTx) Head(ctx context.Context, tenantID int64, ad quota.Admission) (int64, bool, error) {
@@ -143,17 +165,17 @@ func literal(ad quota.Admission) string {
 	return string(ad)
 }
 
-func (q admitTx) Request(ctx context.Context, runID int64) error {
+func (q admitTx) Request(ctx context.Context, runID int64) (bool, error) {
 	// The run leaves the line (Fill passes the pending head).
 	if _, err := q.tx.ExecContext(ctx, `UPDATE quota_accounts SET pending = pending - 1
 		WHERE tenant_id = (SELECT tenant_id FROM runs WHERE id = ? AND admission = 'pending' AND status = 'queued')`, runID); err != nil {
-		return err
+		return false, err
 	}
 	if _, err := q.tx.ExecContext(ctx, `UPDATE runs SET admission = 'admitted' WHERE id = ?`, runID); err != nil {
-		return err
+		return false, err
 	}
-	_, err := q.s.applyIn(ctx, q.tx, runID, engine.Event{Kind: engine.RunRequested}, true)
-	return err
+	tr, err := q.s.applyIn(ctx, q.tx, runID, engine.Event{Kind: engine.RunRequested}, true)
+	return tr.State.Status.Terminal(), err
 }
 
 // charge books cs to the tenant's current cycle and ledger.
