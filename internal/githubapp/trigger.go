@@ -101,7 +101,7 @@ func (s *Service) run(ctx context.Context, p Project, ev Event) (RunLink, error)
 		return claimed, nil
 	}
 	r, err := s.cfg.Submitter.Submit(ctx, store.NewRun{TenantID: p.TenantID, ProjectID: p.ID, File: github.WorkflowFile,
-		Source: src, Trigger: ev.Event,
+		Source: src, Trigger: ev.Event, LinkKey: claimed.Key,
 		Vars: workflow.Vars{Branch: ev.Branch, SHA: ev.SHA, Repo: p.FullName, Event: ev.Event}})
 	if err != nil {
 		return link, fmt.Errorf("githubapp: creating the run of %s at %s: %w", p.FullName, ev.SHA, err)

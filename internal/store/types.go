@@ -28,6 +28,11 @@ type NewRun struct {
 	// (engine.StepReused) before the run is requested. CreateRun ignores them.
 	Reused       []string
 	ReusedReason string
+	// LinkKey, when set, is the key of the forge link (githubapp.RunLink)
+	// the run belongs to. The store points the link at the new run in the
+	// run's own transaction: its first step may start (on any process)
+	// before the caller hears back, and must find its repository then.
+	LinkKey string
 	// Committed, when set, is called by CreateAndAdmit as soon as the run
 	// and its admission are committed, before the run is read back: the
 	// scheduler wakes its claim loop there, so the first step does not wait

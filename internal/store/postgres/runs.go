@@ -58,7 +58,7 @@ func insertRun(ctx context.Context, tx pgx.Tx, p store.PreparedRun, vars []byte,
 }
 
 // queueInsertRun inserts the run and all its steps with one statement, and
-// sets *id.
+// sets *id. The same statement points the run's forge link, if any, at it.
 func queueInsertRun(b *pgx.Batch, p store.PreparedRun, vars []byte, now time.Time, ad quota.Admission, id *int64) {
 	names := make([]string, len(p.Steps))
 	deps := make([][]byte, len(p.Steps))
@@ -80,12 +80,22 @@ func queueInsertRun(b *pgx.Batch, p store.PreparedRun, vars []byte, now time.Tim
 			INSERT INTO steps (run_id, idx, name, depends_on, status, attempt, reason)
 			SELECT r.id, t.ord - 1, t.name,
 				ARRAY(SELECT jsonb_array_elements_text(t.deps)), t.status, 0, ''
-			FROM r, unnest($13::text[], $14::jsonb[], $15::text[]) WITH ORDINALITY AS t(name, deps, status, ord))
-		SELECT id FROM r`,
+			FROM r, unnest($13::text[], $14::jsonb[], $15::text[]) WITH ORDINALITY AS t(name, deps, status, ord)),
+		l AS (UPDATE github_runs SET run_id = r.id FROM r WHERE key = $16 RETURNING 1)
+		SELECT id, (SELECT count(*) FROM l) FROM r`,
 		p.TenantID, nullID(p.ProjectID), p.File, p.Source, vars, p.Vars.Branch, p.Trigger,
 		engine.RunQueued, p.RequestedAt.UTC().Truncate(time.Microsecond), now, p.StateJSON, ad,
-		names, deps, status).
-		QueryRow(func(row pgx.Row) error { return row.Scan(id) })
+		names, deps, status, p.LinkKey).
+		QueryRow(func(row pgx.Row) error {
+			var linked int
+			if err := row.Scan(id, &linked); err != nil {
+				return err
+			}
+			if p.LinkKey != "" && linked == 0 {
+				return fmt.Errorf("%w: forge link %q of the new run", store.ErrNotFound, p.LinkKey)
+			}
+			return nil
+		})
 }
 
 func createErr(err error, nr store.NewRun) error {

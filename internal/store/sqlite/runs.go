@@ -76,7 +76,22 @@ func (s *Store) insertRun(ctx context.Context, tx *sql.Tx, p store.PreparedRun, 
 			return 0, err
 		}
 	}
-	return id, nil
+	return id, linkRun(ctx, tx, p.LinkKey, id)
+}
+
+// linkRun points the forge link named key, if any, at run id.
+func linkRun(ctx context.Context, tx *sql.Tx, key string, id int64) error {
+	if key == "" {
+		return nil
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE github_runs SET run_id = ? WHERE key = ?`, id, key)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("%w: forge link %q of the new run (%v)", store.ErrNotFound, key, err)
+	}
+	return nil
 }
 
 func (s *Store) createErr(err error, nr store.NewRun) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,6 +34,7 @@ func RunGitHub(t *testing.T, storage GitHubStorage) {
 		{"Deliveries", testGitHubDeliveries},
 		{"RunLinks", testGitHubRunLinks},
 		{"ConcurrentClaims", testGitHubConcurrentClaims},
+		{"RunLinkedAtCreation", testGitHubRunLinkedAtCreation},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -204,6 +206,38 @@ func testGitHubRunLinks(t *testing.T, r GitHubRepo) {
 	}
 	if err := r.UpdateRunLink(ctx, githubapp.RunLink{Key: "nope"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("updating an unknown key: %v", err)
+	}
+}
+
+// A run created with a LinkKey is linked by the time it is committed: its
+// first step may start, on any process, before the caller can link it.
+func testGitHubRunLinkedAtCreation(t *testing.T, r GitHubRepo) {
+	ctx := context.Background()
+	tn := tenant(t, r, "acme")
+	for _, create := range []func(store.NewRun) (store.Run, error){
+		func(nr store.NewRun) (store.Run, error) { return r.CreateAndAdmit(ctx, nr) },
+		func(nr store.NewRun) (store.Run, error) { return r.CreateRun(ctx, nr) },
+	} {
+		key := fmt.Sprintf("d-%d", time.Now().UnixNano())
+		_, _, err := r.ClaimRunLink(ctx, githubapp.RunLink{Key: key, TenantID: tn.ID, ProjectID: 3, InstallationID: 7,
+			Owner: "acme", Repo: "api", SHA: "abc", Ref: "refs/heads/main", CloneURL: "https://g/acme/api.git"})
+		must(t, err)
+		run, err := create(store.NewRun{TenantID: tn.ID, File: ".runbook.yml", Source: []byte(diamondYAML), LinkKey: key})
+		must(t, err)
+		// No UpdateRunLink: the store linked it.
+		l, err := r.RunLinkByRun(ctx, run.ID)
+		if err != nil || l.Key != key {
+			t.Fatalf("link of the new run: %+v, %v", l, err)
+		}
+	}
+	before, err := r.ListRuns(ctx, tn.ID, store.RunFilter{}, store.Page{})
+	must(t, err)
+	_, err = r.CreateAndAdmit(ctx, store.NewRun{TenantID: tn.ID, File: ".runbook.yml", Source: []byte(diamondYAML), LinkKey: "no-such-link"})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a run with an unknown link: %v, want ErrNotFound", err)
+	}
+	if after, _ := r.ListRuns(ctx, tn.ID, store.RunFilter{}, store.Page{}); len(after.Runs) != len(before.Runs) {
+		t.Fatalf("the refused run was kept: %d runs, want %d", len(after.Runs), len(before.Runs))
 	}
 }
 
