@@ -10,8 +10,10 @@ import (
 )
 
 // loop claims commands until Shutdown. It sleeps until a signal (an Apply
-// that enqueued commands, a freed slot), the earliest known retry, or the
-// poll interval, whichever comes first.
+// that enqueued commands, a freed slot), the earliest known retry, the
+// moment the store says the next command becomes claimable (another
+// owner's lease ending: a dead worker's steps are found within its lease),
+// or the poll interval, whichever comes first.
 func (s *Scheduler) loop() {
 	defer close(s.loopDone)
 	backoff := minBackoff
@@ -24,7 +26,7 @@ func (s *Scheduler) loop() {
 			s.admitWaiting()
 			s.markWaiting()
 		}
-		full, err := s.claim()
+		full, next, err := s.claim()
 		wait := s.cfg.PollInterval
 		switch {
 		case err != nil:
@@ -36,6 +38,9 @@ func (s *Scheduler) loop() {
 			backoff = minBackoff
 			if due := s.takeDue(); !due.IsZero() {
 				wait = min(wait, max(time.Until(due), 0))
+			}
+			if !next.IsZero() {
+				wait = min(wait, max(time.Until(next), 0))
 			}
 		}
 		timer.Reset(wait)
@@ -66,20 +71,21 @@ func (s *Scheduler) takeDue() time.Time {
 }
 
 // claim claims one batch and hands each command to a goroutine. full says
-// the batch was full, so more may be waiting.
-func (s *Scheduler) claim() (full bool, err error) {
+// the batch was full, so more may be waiting; next is when the store says
+// the next command becomes claimable (zero: unknown).
+func (s *Scheduler) claim() (full bool, next time.Time, err error) {
 	s.mu.Lock()
 	limit := min(claimBatch, s.maxHeld-len(s.held))
 	s.mu.Unlock()
 	if limit <= 0 {
-		return false, nil // a finishing command signals the loop
+		return false, time.Time{}, nil // a finishing command signals the loop
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cmds, err := s.cfg.Store.ClaimFor(ctx, store.Claim{Owner: s.cfg.Owner, Limit: limit, Lease: s.cfg.Lease,
+	cmds, next, err := s.cfg.Store.ClaimFor(ctx, store.Claim{Owner: s.cfg.Owner, Limit: limit, Lease: s.cfg.Lease,
 		Labels: s.cfg.Labels, NoSteps: s.cfg.NoSteps})
 	if err != nil {
-		return false, err
+		return false, time.Time{}, err
 	}
 	// Register every start before any goroutine runs, so a cancel_step in
 	// the same batch finds the attempt it stops.
@@ -100,7 +106,7 @@ func (s *Scheduler) claim() (full bool, err error) {
 	for _, c := range todo {
 		go s.handle(c)
 	}
-	return len(cmds) == limit, nil
+	return len(cmds) == limit, next, nil
 }
 
 // handle carries out one command.

@@ -13,11 +13,13 @@ import (
 // scheduler on the shared store takes the start_step, records the attempt
 // lost with the dead worker's name (not the restart reason: on a shared
 // store Start leaves running steps to their leases), and the engine's
-// retry runs here.
+// retry runs here. Nothing polls (the poll interval is an hour, and no
+// NOTIFY comes): the claim loop sleeps until the lease ends, as the store
+// told it.
 func TestExpiredLeaseOfRunningStepIsRecordedLost(t *testing.T) {
 	eachStore(t, func(t *testing.T, open opener) {
 		var runID int64
-		r := newRig(t, rigOpts{open: open, shared: true, poll: 50 * time.Millisecond, beforeStart: func(r *rig) {
+		r := newRig(t, rigOpts{open: open, shared: true, poll: time.Hour, beforeStart: func(r *rig) {
 			ctx := context.Background()
 			run, err := r.st.CreateRun(ctx, store.NewRun{TenantID: r.tenant, File: ".runbook.yml", Trigger: "api",
 				Source: []byte("steps:\n  - {name: a, command: \"true\", retries: 1}\n")})

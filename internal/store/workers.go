@@ -18,7 +18,16 @@ type Workers interface {
 	// goes to the owner holding a live lease on its attempt's start_step
 	// (the process running the step), or to anyone when nobody does.
 	// Command.PrevOwner says who held an expired lease before this claim.
-	ClaimFor(ctx context.Context, c Claim) ([]Command, error)
+	//
+	// When it hands out fewer than c.Limit commands, next is the store-clock
+	// time at which the first command this claimer could take, and did not,
+	// becomes claimable: another owner's lease running out (a dead worker's
+	// step) or a future available_at (a retry's backoff). It is zero when
+	// nothing is pending, and after a full claim (claim again at once). A
+	// claimer that sleeps until next finds a dead worker's steps as its
+	// lease ends, without polling; live owners renew every lease/3, so it
+	// wakes at most every 2/3 of a lease for them.
+	ClaimFor(ctx context.Context, c Claim) (cmds []Command, next time.Time, err error)
 
 	// ReleaseCommand gives back a command owner holds without doing it, so
 	// another claimer may take it at once instead of after the lease. It

@@ -20,20 +20,21 @@ const OutboxChannel = "runbook_outbox"
 
 // ClaimCommands implements store.Store: a claim with no labels.
 func (s *Store) ClaimCommands(ctx context.Context, owner string, limit int, lease time.Duration) ([]store.Command, error) {
-	return s.ClaimFor(ctx, store.Claim{Owner: owner, Limit: limit, Lease: lease})
+	cmds, _, err := s.ClaimFor(ctx, store.Claim{Owner: owner, Limit: limit, Lease: lease})
+	return cmds, err
 }
 
 // ClaimFor implements store.Store. FOR UPDATE SKIP LOCKED lets claimers on
 // several processes pass over the rows another claimer is taking, and the
 // label and cancel routing filters run in the same query.
-func (s *Store) ClaimFor(ctx context.Context, cl store.Claim) ([]store.Command, error) {
+func (s *Store) ClaimFor(ctx context.Context, cl store.Claim) ([]store.Command, time.Time, error) {
 	owner := cl.Owner
 	if err := store.CheckClaim(owner, cl.Limit, cl.Lease); err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	labels, err := json.Marshal(labelsOrEmpty(cl.Labels))
 	if err != nil {
-		return nil, fmt.Errorf("postgres: claiming commands for %q: %w", owner, err)
+		return nil, time.Time{}, fmt.Errorf("postgres: claiming commands for %q: %w", owner, err)
 	}
 	now := s.now()
 	// A claim does not wait for its WAL flush: losing one in a database
@@ -43,15 +44,19 @@ func (s *Store) ClaimFor(ctx context.Context, cl store.Claim) ([]store.Command, 
 	// the way from a trigger to its first step.
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: claiming commands for %q: %w", owner, err)
+		return nil, time.Time{}, fmt.Errorf("postgres: claiming commands for %q: %w", owner, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-		return nil, fmt.Errorf("postgres: claiming commands for %q: %w", owner, err)
-	}
+	// The setting, the claim and the next wake-up in one round trip. The
+	// wake-up is read with the claim's now, in its transaction: what was
+	// claimable then is taken, so nothing falls between the two; it is
+	// only used when the claim was not full.
+	var cmds []store.Command
+	batch := &pgx.Batch{}
+	batch.Queue(`SET LOCAL synchronous_commit = off`)
 	// SET reads the row as it was: prev_owner becomes whoever held the
 	// lease that expired (or released it).
-	rows, err := tx.Query(ctx, `WITH picked AS (
+	batch.Queue(`WITH picked AS (
 			SELECT o.id FROM outbox o
 			WHERE o.done_at IS NULL AND o.available_at <= $3 AND (o.lease_until IS NULL OR o.lease_until <= $3)
 				AND (o.labels IS NULL OR o.labels <@ $5::jsonb)
@@ -66,38 +71,40 @@ func (s *Store) ClaimFor(ctx context.Context, cl store.Claim) ([]store.Command, 
 		FROM picked WHERE o.id = picked.id
 		RETURNING o.id, o.run_id, o.tenant_id, o.kind, o.step, o.attempt, o.timeout_ns, o.status, o.reason,
 			o.available_at, o.claimed_by, o.lease_until, o.claims, o.prev_owner, o.labels`,
-		owner, now.Add(cl.Lease), now, cl.Limit, labels, cl.NoSteps)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: claiming commands for %q: %w", owner, err)
+		owner, now.Add(cl.Lease), now, cl.Limit, labels, cl.NoSteps).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var (
+					c       store.Command
+					timeout int64
+					prev    *string
+				)
+				if err := rows.Scan(&c.ID, &c.RunID, &c.TenantID, &c.Kind, &c.Step, &c.Attempt, &timeout, &c.Status, &c.Reason,
+					&c.AvailableAt, &c.Owner, &c.LeaseUntil, &c.Claims, &prev, &c.Labels); err != nil {
+					return err
+				}
+				c.Timeout = time.Duration(timeout)
+				c.AvailableAt, c.LeaseUntil = c.AvailableAt.UTC(), c.LeaseUntil.UTC()
+				if prev != nil {
+					c.PrevOwner = *prev
+				}
+				cmds = append(cmds, c)
+			}
+			return rows.Err()
+		})
+	var next time.Time
+	queueNextClaimable(batch, cl, labels, now, &next)
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, time.Time{}, fmt.Errorf("postgres: claiming commands for %q: %w", owner, err)
 	}
-	defer rows.Close()
-	var cmds []store.Command
-	for rows.Next() {
-		var (
-			c       store.Command
-			timeout int64
-			prev    *string
-		)
-		if err := rows.Scan(&c.ID, &c.RunID, &c.TenantID, &c.Kind, &c.Step, &c.Attempt, &timeout, &c.Status, &c.Reason,
-			&c.AvailableAt, &c.Owner, &c.LeaseUntil, &c.Claims, &prev, &c.Labels); err != nil {
-			return nil, fmt.Errorf("postgres: claiming commands for %q: %w", owner, err)
-		}
-		c.Timeout = time.Duration(timeout)
-		c.AvailableAt, c.LeaseUntil = c.AvailableAt.UTC(), c.LeaseUntil.UTC()
-		if prev != nil {
-			c.PrevOwner = *prev
-		}
-		cmds = append(cmds, c)
+	if len(cmds) == cl.Limit {
+		next = time.Time{}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: claiming commands for %q: %w", owner, err)
-	}
-	rows.Close()
 	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("postgres: claiming commands for %q: %w", owner, err)
+		return nil, time.Time{}, fmt.Errorf("postgres: claiming commands for %q: %w", owner, err)
 	}
 	slices.SortFunc(cmds, store.CompareCommands) // RETURNING has no defined order
-	return cmds, nil
+	return cmds, next, nil
 }
 
 // ReleaseCommand implements store.Store. The claim's count stays: it was

@@ -117,6 +117,27 @@ func (s *Store) MarkWaiting(ctx context.Context, liveWithin time.Duration) (int,
 	return changed, err
 }
 
+// queueNextClaimable reads ClaimFor's next: the earliest time after now at which a
+// command cl could take becomes claimable. Commands cl holds are left out
+// (it renews them), and so are those claimable at now, which the claim
+// took or another claimer is taking. A cancel_step routed to a live owner
+// becomes claimable with that owner's start_step lease, counted on its own.
+func queueNextClaimable(b *pgx.Batch, cl store.Claim, labels []byte, now time.Time, next *time.Time) {
+	b.Queue(`SELECT min(GREATEST(o.available_at, o.lease_until)) FROM outbox o
+		WHERE o.done_at IS NULL AND o.claimed_by IS DISTINCT FROM $1
+			AND GREATEST(o.available_at, o.lease_until) > $2
+			AND (o.labels IS NULL OR o.labels <@ $3::jsonb)
+			AND NOT ($4 AND o.kind IN ('start_step', 'cancel_step'))`, cl.Owner, now, labels, cl.NoSteps).
+		QueryRow(func(row pgx.Row) error {
+			var t *time.Time
+			if err := row.Scan(&t); err != nil || t == nil {
+				return err
+			}
+			*next = t.UTC()
+			return nil
+		})
+}
+
 func labelsOrEmpty(l map[string]string) map[string]string {
 	if l == nil {
 		return map[string]string{}

@@ -14,24 +14,29 @@ import (
 
 // ClaimCommands implements store.Store: a claim with no labels.
 func (s *Store) ClaimCommands(ctx context.Context, owner string, limit int, lease time.Duration) ([]store.Command, error) {
-	return s.ClaimFor(ctx, store.Claim{Owner: owner, Limit: limit, Lease: lease})
+	cmds, _, err := s.ClaimFor(ctx, store.Claim{Owner: owner, Limit: limit, Lease: lease})
+	return cmds, err
 }
 
 // ClaimFor implements store.Store. With a single writer, claims are
 // serialized, so two claimers can never pick the same row. A step's labels
 // must all be among the claimer's: no label of the command lacks a match.
-func (s *Store) ClaimFor(ctx context.Context, cl store.Claim) ([]store.Command, error) {
+func (s *Store) ClaimFor(ctx context.Context, cl store.Claim) ([]store.Command, time.Time, error) {
 	owner := cl.Owner
 	if err := store.CheckClaim(owner, cl.Limit, cl.Lease); err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	labels, err := json.Marshal(labelsOrEmpty(cl.Labels))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: claiming commands for %q: %w", owner, err)
+		return nil, time.Time{}, fmt.Errorf("sqlite: claiming commands for %q: %w", owner, err)
 	}
 	now := s.now().UTC()
-	var cmds []store.Command
+	var (
+		cmds []store.Command
+		next time.Time
+	)
 	err = s.write(ctx, func(tx *sql.Tx) error {
+		cmds, next = nil, time.Time{}
 		rows, err := tx.QueryContext(ctx, `UPDATE outbox SET prev_owner = COALESCE(claimed_by, prev_owner), claimed_by = ?1, lease_until = ?2, claims = claims + 1
 			WHERE id IN (SELECT o.id FROM outbox o
 				WHERE o.done_at IS NULL AND o.available_at <= ?3 AND (o.lease_until IS NULL OR o.lease_until <= ?3)
@@ -71,13 +76,20 @@ func (s *Store) ClaimFor(ctx context.Context, cl store.Claim) ([]store.Command, 
 			}
 			cmds = append(cmds, c)
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		if len(cmds) < cl.Limit {
+			next, err = nextClaimable(ctx, tx, cl, labels, now)
+		}
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: claiming commands for %q: %w", owner, err)
+		return nil, time.Time{}, fmt.Errorf("sqlite: claiming commands for %q: %w", owner, err)
 	}
 	slices.SortFunc(cmds, store.CompareCommands) // RETURNING has no defined order
-	return cmds, nil
+	return cmds, next, nil
 }
 
 // ReleaseCommand implements store.Store.

@@ -136,6 +136,23 @@ func (s *Store) MarkWaiting(ctx context.Context, liveWithin time.Duration) (int,
 	return changed, err
 }
 
+// nextClaimable implements ClaimFor's next; see the Postgres driver. max()
+// of a NULL is NULL here, so a missing lease counts as available_at.
+func nextClaimable(ctx context.Context, tx *sql.Tx, cl store.Claim, labels []byte, now time.Time) (time.Time, error) {
+	var next sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT min(max(o.available_at, COALESCE(o.lease_until, o.available_at))) FROM outbox o
+		WHERE o.done_at IS NULL AND o.claimed_by IS NOT ?1
+			AND max(o.available_at, COALESCE(o.lease_until, o.available_at)) > ?2
+			AND (o.labels IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(o.labels) r
+				WHERE NOT EXISTS (SELECT 1 FROM json_each(?3) w WHERE w.key = r.key AND w.value = r.value)))
+			AND NOT (?4 AND o.kind IN ('start_step', 'cancel_step'))`,
+		cl.Owner, now.UnixMicro(), string(labels), cl.NoSteps).Scan(&next)
+	if err != nil || !next.Valid {
+		return time.Time{}, err
+	}
+	return fromMicros(next), nil
+}
+
 func labelsOrEmpty(l map[string]string) map[string]string {
 	if l == nil {
 		return map[string]string{}

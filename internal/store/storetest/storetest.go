@@ -55,6 +55,7 @@ func Run(t *testing.T, storage Storage) {
 		{"QuotaLineRandom", testQuotaLineRandom},
 		{"ClaimLabels", testClaimLabels},
 		{"LeaseTakeover", testLeaseTakeover},
+		{"ClaimNext", testClaimNext},
 		{"CancelRouting", testCancelRouting},
 		{"WorkersAndWaiting", testWorkersAndWaiting},
 		{"AttemptOutcomeOnce", testAttemptOutcomeOnce},

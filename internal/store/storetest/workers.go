@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"testing"
+	"time"
 
 	"github.com/runbookhq/runbook/internal/engine"
 	"github.com/runbookhq/runbook/internal/store"
@@ -27,11 +28,24 @@ func claimFor(t testing.TB, s store.Store, c store.Claim) []store.Command {
 	if c.Lease == 0 {
 		c.Lease = leaseTime
 	}
-	cmds, err := s.ClaimFor(context.Background(), c)
+	cmds, _, err := s.ClaimFor(context.Background(), c)
 	if err != nil {
 		t.Fatalf("ClaimFor(%+v): %v", c, err)
 	}
 	return cmds
+}
+
+// claimNext is claimFor that also returns ClaimFor's next.
+func claimNext(t testing.TB, s store.Store, c store.Claim) ([]store.Command, time.Time) {
+	t.Helper()
+	if c.Lease == 0 {
+		c.Lease = leaseTime
+	}
+	cmds, next, err := s.ClaimFor(context.Background(), c)
+	if err != nil {
+		t.Fatalf("ClaimFor(%+v): %v", c, err)
+	}
+	return cmds, next
 }
 
 func steps(cmds []store.Command) map[string]store.Command {
@@ -260,5 +274,68 @@ func testAttemptOutcomeOnce(t *testing.T, open Opener) {
 	st := getRun(t, s, tn.ID, r.ID).Steps[0]
 	if st.Status != engine.StepSucceeded || st.Attempt != 1 {
 		t.Fatalf("step a = %+v, want succeeded at attempt 1", st)
+	}
+}
+
+// ClaimFor says when the next command the claimer could take becomes
+// claimable: another owner's lease running out (renewals move it), a
+// retry's backoff ending. The claimer's own commands, steps whose labels
+// it lacks and, for a claimer that runs no steps, step commands do not
+// count; after a full claim it says nothing (claim again at once).
+func testClaimNext(t *testing.T, open Opener) {
+	clk := NewClock()
+	s := open(t, store.WithClock(clk.Now))
+	ctx := context.Background()
+	tn := tenant(t, s, "acme")
+	r := createRun(t, s, tn.ID, `steps:
+  - {name: a, command: "true"}
+  - {name: b, command: "true", retries: 1}
+  - {name: arm, command: "true", runs_on: {arch: arm64}}
+`, workflow.Vars{})
+	apply(t, s, r.ID, engine.Event{Kind: engine.RunRequested})
+	arm := map[string]string{"arch": "arm64"}
+	next := func(who string, c store.Claim, claimed int, want time.Time) map[string]store.Command {
+		t.Helper()
+		cmds, next := claimNext(t, s, c)
+		if len(cmds) != claimed || !next.Equal(want) {
+			t.Fatalf("%s: claimed %+v, next %v; want %d commands, next %v", who, cmds, next, claimed, want)
+		}
+		return steps(cmds)
+	}
+
+	t0 := clk.Now()
+	held := next("a full claim", store.Claim{Owner: "w1", Labels: arm, Limit: 1}, 1, time.Time{})
+	maps.Copy(held, next("w1 holding everything", store.Claim{Owner: "w1", Labels: arm, Limit: 10}, 2, time.Time{}))
+	next("w2", store.Claim{Owner: "w2", Limit: 10}, 0, t0.Add(leaseTime))
+	next("a claimer that runs no steps", store.Claim{Owner: "api", Limit: 10, NoSteps: true}, 0, time.Time{})
+
+	// w1 renews a and b but not arm: w2, without arm64, waits for the
+	// renewed leases; w3, with it, for arm's, and takes it then.
+	clk.Advance(leaseTime / 2)
+	renewed := clk.Now().Add(leaseTime)
+	for _, name := range []string{"a", "b"} {
+		if err := s.ExtendLease(ctx, held[name].ID, "w1", leaseTime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next("w2 after the renewals", store.Claim{Owner: "w2", Limit: 10}, 0, renewed)
+	next("w3 before arm's lease ends", store.Claim{Owner: "w3", Labels: arm, Limit: 10}, 0, t0.Add(leaseTime))
+	clk.Advance(leaseTime / 2)
+	if got := next("w3 at arm's lease end", store.Claim{Owner: "w3", Labels: arm, Limit: 10}, 1, renewed); got["arm"].PrevOwner != "w1" {
+		t.Fatalf("w3 took %+v, want arm from w1", got)
+	}
+
+	// b fails and waits for its retry; w1 finishes a and b's attempt: the
+	// retry's backoff is all w2 waits for.
+	apply(t, s, r.ID, engine.Event{Kind: engine.StepStarted, Step: "b", Attempt: 1})
+	exitAt := clk.Now()
+	apply(t, s, r.ID, engine.Event{Kind: engine.StepExited, Step: "b", Attempt: 1, ExitCode: 1, Time: exitAt})
+	complete(t, s, held["a"])
+	complete(t, s, held["b"])
+	due := exitAt.Add(engine.Backoff(2))
+	next("w2 waiting for the retry", store.Claim{Owner: "w2", Limit: 10}, 0, due)
+	clk.Advance(engine.Backoff(2))
+	if got := next("w2 at the retry", store.Claim{Owner: "w2", Limit: 10}, 1, time.Time{}); got["b"].Kind != store.CommandRetryDue {
+		t.Fatalf("w2 took %+v, want b's retry_due", got)
 	}
 }
