@@ -52,14 +52,30 @@ func TestSchemaMatchesParser(t *testing.T) {
 	if step == nil {
 		t.Fatal("no definitions.step")
 	}
-	levels := []struct {
+	type level struct {
 		name string
 		n    *node
 		want []string
-	}{
+	}
+	levels := []level{
 		{"top level", s, workflow.TopKeys()},
 		{"global", s.Properties["global"], workflow.GlobalKeys()},
 		{"step", step, workflow.StepKeys()},
+	}
+	if k := step.Properties["kubernetes"]; k != nil {
+		levels = append(levels, level{"step.kubernetes", k, workflow.KubernetesKeys()})
+		if r := k.Properties["resources"]; r != nil {
+			levels = append(levels, level{"step.kubernetes.resources", r, workflow.ResourcesKeys()})
+		}
+	}
+	if rl := s.Definitions["resourceList"]; rl != nil {
+		levels = append(levels, level{"definitions.resourceList", rl, workflow.ResourceListKeys()})
+	}
+	for _, ref := range []string{"requests", "limits"} {
+		if r := step.Properties["kubernetes"]; r == nil || r.Properties["resources"] == nil ||
+			r.Properties["resources"].Properties[ref] == nil || r.Properties["resources"].Properties[ref].Ref != "#/definitions/resourceList" {
+			t.Errorf("step.kubernetes.resources.%s must refer to #/definitions/resourceList", ref)
+		}
 	}
 	for _, l := range levels {
 		if got := keys(l.n.Properties); !reflect.DeepEqual(got, sorted(l.want)) {

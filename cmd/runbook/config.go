@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -44,7 +46,7 @@ func applyConfig(cmd *cobra.Command) error {
 			return
 		}
 		if v, ok := file[f.Name]; ok {
-			if err := f.Value.Set(fmt.Sprint(v)); err != nil {
+			if err := f.Value.Set(fileValue(v)); err != nil {
 				errs = append(errs, fmt.Sprintf("%s: %s: %v", path, f.Name, err))
 			}
 		}
@@ -58,4 +60,24 @@ func applyConfig(cmd *cobra.Command) error {
 		return fmt.Errorf("configuration:\n  %s", strings.Join(errs, "\n  "))
 	}
 	return nil
+}
+
+// fileValue is a config file value as a flag reads it: a YAML list as
+// a,b and a mapping as k=v,k=v (--labels, --kubernetes-node-selector).
+func fileValue(v any) string {
+	switch x := v.(type) {
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = fmt.Sprint(e)
+		}
+		return strings.Join(parts, ",")
+	case map[string]any:
+		parts := make([]string, 0, len(x))
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			parts = append(parts, k+"="+fmt.Sprint(x[k]))
+		}
+		return strings.Join(parts, ",")
+	}
+	return fmt.Sprint(v)
 }

@@ -40,9 +40,16 @@ type workerFlags struct {
 	k8s                                                     k8sFlags
 }
 
-// k8sFlags are the installation's settings of the Kubernetes executor.
+// k8sFlags are the installation's settings of the Kubernetes executor,
+// and what it needs from the worker.
 type k8sFlags struct {
 	kubeconfig, namespace, image, serviceAccount, instance string
+	cpuRequest, cpuLimit, memoryRequest, memoryLimit       string
+	nodeSelector                                           map[string]string
+	pullSecrets                                            []string
+
+	runs store.Store // which runs have ended, for the sweep of their leftover objects
+	log  *slog.Logger
 }
 
 func newWorkerCmd() *cobra.Command {
@@ -81,6 +88,12 @@ elsewhere at once. A second signal stops at once.`,
 	fl.StringVar(&f.k8s.image, "kubernetes-image", "", "with --executor kubernetes: step image holding the runbook binary (required)")
 	fl.StringVar(&f.k8s.serviceAccount, "kubernetes-service-account", "", "with --executor kubernetes: service account of the step pods (default: none mounted)")
 	fl.StringVar(&f.k8s.instance, "kubernetes-instance", "", "with --executor kubernetes: stable name of this worker's Jobs across its restarts (default: hostname)")
+	fl.StringVar(&f.k8s.cpuRequest, "kubernetes-cpu-request", "", "with --executor kubernetes: CPU a step's pod requests, e.g. 500m (a step's kubernetes.resources may override it)")
+	fl.StringVar(&f.k8s.cpuLimit, "kubernetes-cpu-limit", "", "with --executor kubernetes: CPU limit of a step's container, e.g. 2 (a step's kubernetes.resources may override it)")
+	fl.StringVar(&f.k8s.memoryRequest, "kubernetes-memory-request", "", "with --executor kubernetes: memory a step's pod requests, e.g. 512Mi (a step's kubernetes.resources may override it)")
+	fl.StringVar(&f.k8s.memoryLimit, "kubernetes-memory-limit", "", "with --executor kubernetes: memory limit of a step's container, e.g. 4Gi (a step's kubernetes.resources may override it)")
+	fl.StringToStringVar(&f.k8s.nodeSelector, "kubernetes-node-selector", nil, "with --executor kubernetes: node labels step pods must run on, as k=v,k=v (a step's kubernetes.node_selector adds to them)")
+	fl.StringSliceVar(&f.k8s.pullSecrets, "kubernetes-image-pull-secrets", nil, "with --executor kubernetes: Secrets for pulling step images, as a,b (the installation's only, like the service account)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	return cmd
@@ -157,6 +170,7 @@ func runWorker(parent context.Context, f workerFlags) error {
 	}
 	defer logs.Close()
 
+	f.k8s.runs, f.k8s.log = st, log
 	var sched *scheduler.Scheduler
 	exe, closeExe, err := newExecutor(parent, f.executor, f.k8s, func(spec executor.Spec, pgid int) { sched.OnStepStart(spec, pgid) })
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/runbookhq/runbook/internal/logline"
+	"github.com/runbookhq/runbook/internal/workflow"
 )
 
 // Spec is everything an executor needs to run one attempt of a step.
@@ -18,6 +19,9 @@ type Spec struct {
 	Env       map[string]string // global env overlaid with step env; the executor adds PATH, HOME and RUNBOOK_*
 	Workspace string            // working directory of the command
 	Timeout   time.Duration     // 0 means none
+	// Kubernetes is the step's `kubernetes:` settings (nil when none); only
+	// the Kubernetes executor reads them.
+	Kubernetes *workflow.Kubernetes
 }
 
 // Sink receives a step's output as numbered lines. WriteLine is called from

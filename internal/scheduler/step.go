@@ -127,6 +127,8 @@ func (s *Scheduler) startStep(c store.Command) {
 		Env:       stepEnv(st, i),
 		Workspace: ws,
 		Timeout:   c.Timeout,
+		// Read from the run's own workflow, like Command.
+		Kubernetes: st.Workflow.Steps[i].Kubernetes,
 	}
 	if err := s.addStepEnv(t.ctx, c.RunID, spec.Env); err != nil {
 		s.finishStep(t, engine.Event{Kind: engine.StepExited, ExitCode: -1, Reason: "preparing the step's environment: " + err.Error()})

@@ -160,6 +160,8 @@ func (d *decoder) step(item ast.Node, at Pos) (Step, stepMeta) {
 			s.ContinueOnError = d.boolean(e, where)
 		case "runs_on":
 			s.RunsOn = d.runsOn(e, where)
+		case "kubernetes":
+			s.Kubernetes = d.kubernetes(e, where)
 		default:
 			d.errs.add(e.keyNode, "%s", unknownKey(e.key, where, stepKeys))
 		}

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"errors"
+	"math/big"
 	"strings"
 	"testing"
 )
@@ -14,6 +15,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(billionLaughs(3) + "steps: *a3\n"))
 	f.Add([]byte("b0: &b0 {name: a, command: x}\n" + mergeBomb(5) + "steps:\n  - <<: *b5\n"))
 	f.Add([]byte("global: {env: {X: [1]}}\nsteps: [{name: a, command: x, timeout: 1h, retries: 3, continue_on_error: true}]\n---\nx: 1\n"))
+	f.Add([]byte("steps:\n  - {name: a, command: x, kubernetes: {image: go, resources: {requests: {cpu: 500m}, limits: {cpu: 1e1, memory: 1.5Gi}}, node_selector: {k8s.io/a: b}}}\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		wf, err := Parse("f.yml", src)
 		if err != nil {
@@ -65,6 +67,9 @@ func checkWorkflow(t *testing.T, wf *Workflow, src []byte) {
 			if !envName.MatchString(k) {
 				t.Fatalf("bad env name %q", k)
 			}
+		}
+		if k := s.Kubernetes; k != nil {
+			checkKubernetes(t, s.Name, k)
 		}
 	}
 	// Kahn's algorithm: every step must be removable, else there is a cycle.
@@ -140,4 +145,34 @@ func FuzzCond(f *testing.F) {
 		_, _ = c.Eval(Vars{Branch: branch, Env: map[string]string{"N": n, "X": branch}}, steps)
 		_, _ = c.Eval(Vars{}, nil) // nothing set: still no panic
 	})
+}
+
+// checkKubernetes: accepted pod settings are non-empty, with quantities
+// that read and requests within limits, and valid node labels.
+func checkKubernetes(t *testing.T, step string, k *Kubernetes) {
+	if k.isZero() {
+		t.Fatalf("step %q: empty kubernetes settings kept", step)
+	}
+	r := k.Resources
+	for _, pair := range [][2]string{{r.Requests.CPU, r.Limits.CPU}, {r.Requests.Memory, r.Limits.Memory}} {
+		var vals [2]*big.Rat
+		for j, q := range pair {
+			if q == "" {
+				continue
+			}
+			v, err := Quantity(q)
+			if err != nil {
+				t.Fatalf("step %q: accepted quantity %q: %v", step, q, err)
+			}
+			vals[j] = v
+		}
+		if vals[0] != nil && vals[1] != nil && vals[0].Cmp(vals[1]) > 0 {
+			t.Fatalf("step %q: request %s above limit %s accepted", step, pair[0], pair[1])
+		}
+	}
+	for key, v := range k.NodeSelector {
+		if err := ValidNodeSelector(key, v); err != nil {
+			t.Fatalf("step %q: %v", step, err)
+		}
+	}
 }

@@ -150,7 +150,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown step key", "steps:\n  - name: a\n    command: x\n    depend_on: [b]\n",
 			[]string{`4:5: unknown key "depend_on" in step "a": did you mean "depends_on"?`}},
 		{"unknown key far from any", "steps:\n  - name: a\n    command: x\n    zzz: 1\n",
-			[]string{`4:5: unknown key "zzz" in step "a" (valid keys: name, env, command, depends_on, if, timeout, retries, continue_on_error, runs_on)`}},
+			[]string{`4:5: unknown key "zzz" in step "a" (valid keys: name, env, command, depends_on, if, timeout, retries, continue_on_error, runs_on, kubernetes)`}},
 		{"runs_on not a mapping", "steps:\n  - {name: a, command: x, runs_on: arm64}\n",
 			[]string{`2:36: step "a": runs_on must be a mapping of label: value (e.g. {arch: arm64}), not a string`}},
 		{"runs_on bad label", "steps:\n  - {name: a, command: x, runs_on: {\"a b\": x, arch: \"x y\"}}\n",

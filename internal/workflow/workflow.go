@@ -38,7 +38,10 @@ type Step struct {
 	// RunsOn is the labels a worker must carry to run the step (`runs_on:`);
 	// nil means any worker.
 	RunsOn map[string]string `json:",omitempty"`
-	Pos    Pos               // where the step's mapping starts
+	// Kubernetes is the step's pod settings (`kubernetes:`) for the
+	// Kubernetes executor; nil when the step has none.
+	Kubernetes *Kubernetes `json:",omitempty"`
+	Pos        Pos         // where the step's mapping starts
 }
 
 // Pos is a 1-based line and column in the workflow file.

@@ -25,6 +25,18 @@
 // stream is not the end of the step (it may never close): the Job's terminal
 // condition is, plus a bounded drain of the log.
 //
+// # Settings
+//
+// Pod settings come from Config (the installation), Config.Steps (by step
+// name) and the workflow's `kubernetes:` of the step (Spec.Kubernetes), in
+// that order; see Config.forStep.
+//
+// # Sweep
+//
+// With Config.Runs, the executor deletes at start and every
+// Config.SweepEvery the objects of its runs that have ended, which remain
+// when a run's last step ended on a worker without this executor.
+//
 // # Restarts
 //
 // Run with the spec of a Job that already exists (a worker restarted while
@@ -36,6 +48,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -76,6 +89,9 @@ type Executor struct {
 
 	stop      chan struct{}
 	closeOnce sync.Once
+
+	stopSweep context.CancelFunc // nil without Config.Runs
+	sweeping  sync.WaitGroup
 }
 
 var _ executor.Executor = (*Executor)(nil)
@@ -124,6 +140,12 @@ func New(ctx context.Context, client kubernetes.Interface, cfg Config) (*Executo
 			return nil, fmt.Errorf("kubernetes executor: the informer for %v in namespace %s did not sync (is the API server reachable, and may this account list and watch Jobs and Pods there?): %w", typ, cfg.Namespace, context.Cause(ctx))
 		}
 	}
+	if cfg.Runs != nil {
+		// The sweep lives as long as the executor, not as New's ctx.
+		sweepCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		e.stopSweep = stop
+		e.sweeping.Go(func() { e.sweepLoop(sweepCtx) })
+	}
 	return e, nil
 }
 
@@ -131,8 +153,12 @@ func New(ctx context.Context, client kubernetes.Interface, cfg Config) (*Executo
 // leave their Jobs running.
 func (e *Executor) Close() {
 	e.closeOnce.Do(func() {
+		if e.stopSweep != nil {
+			e.stopSweep()
+		}
 		close(e.stop)
 		e.factory.Shutdown()
+		e.sweeping.Wait()
 	})
 }
 
@@ -261,6 +287,11 @@ func (e *Executor) deleteSecret(ctx context.Context, name string) {
 // ensureJob creates the attempt's Job, or adopts the one a previous
 // executor created.
 func (e *Executor) ensureJob(ctx context.Context, spec executor.Spec, name string) error {
+	// Settings no Job could carry fail the attempt before anything exists.
+	ps, err := e.cfg.forStep(spec.Step, spec.Kubernetes)
+	if err != nil {
+		return err
+	}
 	owner, err := e.runOwner(ctx, spec.RunID)
 	if err != nil {
 		return err
@@ -276,7 +307,7 @@ func (e *Executor) ensureJob(ctx context.Context, spec executor.Spec, name strin
 			return fmt.Errorf("storing the step's environment in Secret %s: %s (variable names must be valid Secret keys: letters, digits, '-', '_' and '.')", secret.Name, apierrors.ReasonForError(err))
 		}
 	}
-	_, err = e.client.BatchV1().Jobs(e.cfg.Namespace).Create(ctx, e.buildJob(spec, owner), metav1.CreateOptions{})
+	_, err = e.client.BatchV1().Jobs(e.cfg.Namespace).Create(ctx, e.buildJob(spec, owner, ps), metav1.CreateOptions{})
 	if err == nil {
 		return nil
 	}
@@ -474,6 +505,12 @@ func (e *Executor) DeleteRun(ctx context.Context, runID string) error {
 	ctx = context.WithoutCancel(ctx)
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.GracePeriod+cleanupLimit)
 	defer cancel()
+	return e.deleteRun(ctx, runID)
+}
+
+// deleteRun is DeleteRun on ctx as it is: the sweep's stops when the
+// executor closes.
+func (e *Executor) deleteRun(ctx context.Context, runID string) error {
 	runSel := labels.Set{LabelManagedBy: ManagedBy, LabelInstance: e.cfg.Instance, LabelRun: LabelValue(runID)}
 	err := e.deleteObjects(ctx, runSel, func(ctx context.Context) error {
 		err := e.client.CoreV1().ConfigMaps(e.cfg.Namespace).Delete(ctx, RunObjectName(runID),
@@ -510,8 +547,70 @@ func (e *Executor) DeleteRun(ctx context.Context, runID string) error {
 			if err == nil {
 				err = errors.New("objects remain")
 			}
-			return fmt.Errorf("deleting run %s: waited %s: %w", runID, e.cfg.GracePeriod+cleanupLimit, err)
+			return fmt.Errorf("deleting run %s: waited for its Jobs and pods to go: %w", runID, err)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// sweepLoop sweeps at once, then every Config.SweepEvery until ctx ends.
+func (e *Executor) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(e.cfg.SweepEvery)
+	defer t.Stop()
+	for {
+		if n, err := e.sweep(ctx); err != nil && ctx.Err() == nil {
+			e.cfg.Logger.Warn("kubernetes executor: sweeping the objects of ended runs", "namespace", e.cfg.Namespace, "instance", e.cfg.Instance, "deleted_runs", n, "err", err)
+		} else if n > 0 {
+			e.cfg.Logger.Info("kubernetes executor: deleted the objects of ended runs", "namespace", e.cfg.Namespace, "instance", e.cfg.Instance, "runs", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sweep deletes, with DeleteRun, the runs of this Instance whose owner
+// ConfigMap remains although Config.Runs says they have ended. It lists
+// the ConfigMaps before asking, so that a run whose first step starts
+// meanwhile is not in the question. It returns how many runs it deleted.
+func (e *Executor) sweep(ctx context.Context) (int, error) {
+	sel := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy, LabelInstance: e.cfg.Instance}).String()
+	cms, err := e.client.CoreV1().ConfigMaps(e.cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return 0, fmt.Errorf("listing run ConfigMaps (%s): %w", sel, err)
+	}
+	var ids []string
+	for _, cm := range cms.Items {
+		id := cm.Annotations[AnnotationRunID]
+		// Only the run owners this executor names; nothing else it labels
+		// is a ConfigMap, but a hand-made one is not ours to judge.
+		if id != "" && cm.Name == RunObjectName(id) && cm.DeletionTimestamp == nil {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	ended, err := e.cfg.Runs.EndedRuns(ctx, ids)
+	if err != nil {
+		return 0, fmt.Errorf("asking which runs have ended: %w", err)
+	}
+	var errs []error
+	n := 0
+	for _, id := range ended {
+		if !slices.Contains(ids, id) {
+			continue // not a ConfigMap we listed
+		}
+		runCtx, cancel := context.WithTimeout(ctx, e.cfg.GracePeriod+cleanupLimit)
+		err := e.deleteRun(runCtx, id)
+		cancel()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
 }

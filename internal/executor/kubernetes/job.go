@@ -116,9 +116,9 @@ func (e *Executor) stepLabels(spec executor.Spec) map[string]string {
 	return l
 }
 
-// buildJob is the Job of one step attempt. owner is the run's ConfigMap.
-func (e *Executor) buildJob(spec executor.Spec, owner *corev1.ConfigMap) *batchv1.Job {
-	ps := e.cfg.forStep(spec.Step)
+// buildJob is the Job of one step attempt. owner is the run's ConfigMap;
+// ps is the step's pod settings (Config.forStep).
+func (e *Executor) buildJob(spec executor.Spec, owner *corev1.ConfigMap, ps podSettings) *batchv1.Job {
 	name := JobName(spec.RunID, spec.Step, spec.Attempt)
 	labels := e.stepLabels(spec)
 	annotations := map[string]string{AnnotationRunID: spec.RunID, AnnotationStep: spec.Step}
