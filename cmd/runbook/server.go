@@ -25,6 +25,7 @@ import (
 	"github.com/runbookhq/runbook/internal/forge/gitlab"
 	"github.com/runbookhq/runbook/internal/githubapp"
 	"github.com/runbookhq/runbook/internal/logstore"
+	"github.com/runbookhq/runbook/internal/logstore/pglogs"
 	"github.com/runbookhq/runbook/internal/quota"
 	"github.com/runbookhq/runbook/internal/scheduler"
 	"github.com/runbookhq/runbook/internal/server"
@@ -93,7 +94,7 @@ On SIGTERM or Ctrl-C it stops taking work and lets running steps finish for
 	fl.StringVar(&f.gitlabSecret, "gitlab-client-secret", "", "its secret")
 	fl.StringSliceVar(&f.labels, "labels", nil, "worker labels of this server's own step runner, as k=v,k=v (executor=local is added)")
 	fl.BoolVar(&f.runSteps, "run-steps", true, "run steps in this process too; --run-steps=false leaves them to `runbook worker` processes (Postgres only)")
-	fl.DurationVar(&f.poll, "safety-poll", safetyPoll, "with Postgres: how often to claim without a NOTIFY (finds expired leases of dead workers)")
+	fl.DurationVar(&f.poll, "safety-poll", safetyPoll, "with Postgres: how often to claim without a NOTIFY or a lease/retry timer (a safety net)")
 	addGitHubAppFlags(cmd, &f.gh)
 	fl.StringVar(&f.gitlabURL, "gitlab-url", "", "self-managed GitLab URL, e.g. https://gitlab.example.com/ (default gitlab.com)")
 	return cmd
@@ -234,6 +235,18 @@ func runServer(parent context.Context, f serverFlags) error {
 		return err
 	}
 	defer logs.Close()
+	var apiLogs server.Logs = logs
+	var tee scheduler.LogTee
+	if f.databaseURL != "" {
+		// Steps may run in other processes: every log goes to Postgres too.
+		pgLogs, err := pglogs.Open(parent, f.databaseURL, pglogs.Options{Logger: log})
+		if err != nil {
+			return err
+		}
+		defer pgLogs.Close()
+		apiLogs = server.LayeredLogs{Local: logs, Shared: pgLogs}
+		tee = func(k logstore.Key) (scheduler.TeeSink, error) { return pgLogs.Create(k) }
+	}
 	accounts, err := account.New(st, account.Config{Secret: secret, Logger: log})
 	if err != nil {
 		return err
@@ -271,7 +284,7 @@ func runServer(parent context.Context, f serverFlags) error {
 	}
 	defer exe.Close()
 	late := &lateGitHub{}
-	cfg := scheduler.Config{Store: st, Executor: exe, Logs: logs, Bus: bus, DataDir: f.dataDir, Logger: log, StepEnv: late.stepEnv,
+	cfg := scheduler.Config{Store: st, Executor: exe, Logs: logs, LogTee: tee, Bus: bus, DataDir: f.dataDir, Logger: log, StepEnv: late.stepEnv,
 		Labels: labels, NoSteps: !f.runSteps}
 	if shared {
 		// Other servers and workers may share the database: leases decide
@@ -303,7 +316,7 @@ func runServer(parent context.Context, f serverFlags) error {
 	}
 
 	api := server.New(server.Config{
-		Runs: st, Scheduler: sched, Logs: logs, Bus: bus, Accounts: accounts, OAuth: oauth, Admins: f.admins, Logger: log, GitHub: late.svc,
+		Runs: st, Scheduler: sched, Logs: apiLogs, Bus: bus, Accounts: accounts, OAuth: oauth, Admins: f.admins, Logger: log, GitHub: late.svc,
 		Ready: st.Ping,
 	})
 	if err := api.Register(sched.Collectors()...); err != nil {

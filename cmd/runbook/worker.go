@@ -19,6 +19,7 @@ import (
 	"github.com/runbookhq/runbook/internal/executor"
 	"github.com/runbookhq/runbook/internal/executor/local"
 	"github.com/runbookhq/runbook/internal/logstore"
+	"github.com/runbookhq/runbook/internal/logstore/pglogs"
 	"github.com/runbookhq/runbook/internal/scheduler"
 	"github.com/runbookhq/runbook/internal/store"
 	"github.com/runbookhq/runbook/internal/store/postgres"
@@ -26,10 +27,11 @@ import (
 )
 
 // safetyPoll is how often a scheduler on Postgres claims without being
-// woken by NOTIFY. It bounds three things NOTIFY cannot signal: a dead
-// worker's expired lease (dead processes notify nobody), a retry whose
-// backoff ended in a process that has since died, and notifications lost
-// while the LISTEN connection was reconnecting.
+// woken by NOTIFY or by a timer. Dead workers' expired leases and retries
+// whose backoff ended need no poll (each claim learns when the next lease
+// ends or retry is due, and the loop wakes then), nor do notifications
+// missed while the LISTEN connection was down (a reconnect wakes the
+// loop): this is a net for what none of them foresaw.
 const safetyPoll = 5 * time.Second
 
 type workerFlags struct {
@@ -81,7 +83,7 @@ elsewhere at once. A second signal stops at once.`,
 	fl.StringVar(&f.id, "id", "", "this worker's name in leases and the worker table (default hostname-pid-random)")
 	fl.DurationVar(&f.grace, "grace", 30*time.Second, "on shutdown, how long running steps may take to finish before they are stopped")
 	fl.DurationVar(&f.lease, "lease", scheduler.DefaultLease, "how long a claimed step stays ours without a heartbeat (renewed every lease/3); a dead worker's steps are lost after it")
-	fl.DurationVar(&f.poll, "safety-poll", safetyPoll, "how often to claim without a NOTIFY (finds expired leases of dead workers)")
+	fl.DurationVar(&f.poll, "safety-poll", safetyPoll, "how often to claim without a NOTIFY or a lease/retry timer (a safety net)")
 	fl.IntVar(&f.maxSteps, "max-steps", 0, "steps run at once (default max(4, 2×CPUs))")
 	fl.StringVar(&f.k8s.kubeconfig, "kubeconfig", "", "with --executor kubernetes: kubeconfig file (default: in-cluster service account)")
 	fl.StringVar(&f.k8s.namespace, "kubernetes-namespace", "runbook", "with --executor kubernetes: namespace of the step Jobs")
@@ -169,6 +171,13 @@ func runWorker(parent context.Context, f workerFlags) error {
 		return err
 	}
 	defer logs.Close()
+	// Servers show the logs of steps run here from Postgres.
+	pgLogs, err := pglogs.Open(parent, f.databaseURL, pglogs.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer pgLogs.Close()
+	tee := func(k logstore.Key) (scheduler.TeeSink, error) { return pgLogs.Create(k) }
 
 	f.k8s.runs, f.k8s.log = st, log
 	var sched *scheduler.Scheduler
@@ -181,7 +190,7 @@ func runWorker(parent context.Context, f workerFlags) error {
 	// the servers' live readers.
 	bus := eventbus.New()
 	sched, err = scheduler.New(scheduler.Config{
-		Store: st, Executor: exe, Logs: logs, Bus: bus, Owner: f.id, DataDir: f.dataDir, Logger: log,
+		Store: st, Executor: exe, Logs: logs, LogTee: tee, Bus: bus, Owner: f.id, DataDir: f.dataDir, Logger: log,
 		Lease: f.lease, MaxSteps: f.maxSteps, Labels: labels, Shared: true, PollInterval: f.poll, Role: "worker",
 	})
 	if err != nil {

@@ -46,6 +46,7 @@ type Config struct {
 	Store    store.Store
 	Executor executor.Executor
 	Logs     *logstore.Store
+	LogTee   LogTee        // nil: lines go to Logs only
 	Bus      *eventbus.Bus // notified after every Apply, topic RunTopic(runID)
 	Owner    string        // unique per process; "" means hostname-pid-random
 	DataDir  string        // workspaces/<runID> and pgids/ live here
@@ -69,7 +70,8 @@ type Config struct {
 	// lease expires and another scheduler takes its start_step.
 	Shared bool
 	// PollInterval is how often the loop claims without being woken; 0
-	// means 200ms. It also bounds how late an expired lease is noticed.
+	// means 200ms. An expired lease needs no poll: the store says when the
+	// next one ends, and the loop wakes then.
 	PollInterval time.Duration
 	// Role names this process in recorded reasons: "server" or "worker".
 	Role string

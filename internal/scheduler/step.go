@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -134,7 +135,7 @@ func (s *Scheduler) startStep(c store.Command) {
 		s.finishStep(t, engine.Event{Kind: engine.StepExited, ExitCode: -1, Reason: "preparing the step's environment: " + err.Error()})
 		return
 	}
-	sink := &logSink{logs: s.cfg.Logs, key: logstore.RunKey(c.RunID, c.Step, c.Attempt)}
+	sink := &logSink{logs: s.cfg.Logs, tee: s.cfg.LogTee, log: s.log, key: logstore.RunKey(c.RunID, c.Step, c.Attempt)}
 	// Every secret the run knows is masked before a line is stored.
 	res := s.cfg.Executor.Run(t.ctx, spec, mask.Sink(sink, mask.FromEnv(spec.Env)))
 	t.mu.Lock()
@@ -269,6 +270,18 @@ func stepEnv(st engine.State, i int) map[string]string {
 	return env
 }
 
+// LogTee opens a second destination for an attempt's masked lines: in
+// distributed mode, the shared log store that other processes read. The
+// sink it returns must not wait on I/O in WriteLine; its failures are
+// logged, never the step's.
+type LogTee func(k logstore.Key) (TeeSink, error)
+
+// TeeSink is one attempt's copy of its log; Close ends it.
+type TeeSink interface {
+	WriteLine(l logline.Line) error
+	Close() error
+}
+
 // logSink creates the step's log at its first line, so a silent step costs
 // no file. A log store failure is remembered, not fatal: the step's work
 // matters more than its log.
@@ -277,9 +290,15 @@ type logSink struct {
 	key  logstore.Key
 	w    *logstore.Writer
 	err  error
+
+	tee    LogTee
+	log    *slog.Logger
+	tw     TeeSink
+	teeErr error // the first failure of the copy; later ones are not logged
 }
 
 func (l *logSink) WriteLine(line logline.Line) error {
+	l.teeLine(line)
 	if l.logs == nil || l.err != nil {
 		return nil
 	}
@@ -292,7 +311,27 @@ func (l *logSink) WriteLine(line logline.Line) error {
 	return nil
 }
 
+func (l *logSink) teeLine(line logline.Line) {
+	if l.tee == nil || l.teeErr != nil {
+		return
+	}
+	if l.tw == nil {
+		if l.tw, l.teeErr = l.tee(l.key); l.teeErr != nil {
+			l.log.Warn("could not copy the step log to the shared log store", "run", l.key.Run, "step", l.key.Step, "attempt", l.key.Attempt, "err", l.teeErr)
+			return
+		}
+	}
+	if l.teeErr = l.tw.WriteLine(line); l.teeErr != nil {
+		l.log.Warn("copying the step log to the shared log store failed", "run", l.key.Run, "step", l.key.Step, "attempt", l.key.Attempt, "err", l.teeErr)
+	}
+}
+
 func (l *logSink) close() error {
+	if l.tw != nil {
+		if err := l.tw.Close(); err != nil {
+			l.log.Warn("the shared log store may lack lines of the step log", "run", l.key.Run, "step", l.key.Step, "attempt", l.key.Attempt, "err", err)
+		}
+	}
 	if l.w != nil {
 		if err := l.w.Close(); err != nil && l.err == nil {
 			l.err = err

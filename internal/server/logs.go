@@ -193,13 +193,30 @@ func (s *Server) followLogs(w http.ResponseWriter, r *http.Request, c call) {
 	end := func() { out.event(-1, "end", map[string]any{"step": st.Name, "attempt": attempt}) }
 	// A step that printed nothing has no log to close: end once its attempt
 	// is over and no log appeared. Check now, then at every change of the run.
+	// A log that stays incomplete and unchanged for abandonedLogAfter after
+	// its attempt is over lost its writer (a killed worker never ends its
+	// copy in the shared store): end too, rather than wait forever.
+	var recheck <-chan time.Time
+	staleLines, staleSince := int64(-1), time.Time{}
 	for {
 		if s.attemptOver(r.Context(), c.tenant, run.ID, st.Name, attempt) {
-			if _, err := s.cfg.Logs.Stat(key); errors.Is(err, logstore.ErrNotFound) {
+			info, err := s.cfg.Logs.Stat(key)
+			if errors.Is(err, logstore.ErrNotFound) {
 				cancel()
 				<-done
 				end()
 				return
+			}
+			if err == nil && !info.Complete {
+				if info.Lines != staleLines {
+					staleLines, staleSince = info.Lines, time.Now()
+				} else if time.Since(staleSince) >= abandonedLogAfter {
+					cancel()
+					<-done
+					end()
+					return
+				}
+				recheck = time.After(abandonedLogAfter / 4)
 			}
 		}
 		select {
@@ -209,9 +226,14 @@ func (s *Server) followLogs(w http.ResponseWriter, r *http.Request, c call) {
 			}
 			return
 		case <-sub.C:
+		case <-recheck:
 		}
 	}
 }
+
+// abandonedLogAfter: see followLogs. Longer than a writer's wait at close
+// (pglogs.Options.CloseWait, 5s), so a slow but live copy still ends itself.
+const abandonedLogAfter = 10 * time.Second
 
 func (s *Server) attemptOver(ctx context.Context, tenant, runID int64, step string, attempt int) bool {
 	run, err := s.cfg.Runs.GetRun(ctx, tenant, runID)
