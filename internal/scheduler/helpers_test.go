@@ -177,25 +177,6 @@ func (r *rig) waitRun(runID int64, what string, ok func(store.Run) bool) store.R
 	}
 }
 
-// waitTasks waits until the scheduler holds n start_step commands,
-// running or waiting for a slot.
-func (r *rig) waitTasks(n int) {
-	r.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r.s.mu.Lock()
-		got := len(r.s.tasks)
-		r.s.mu.Unlock()
-		if got == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("the scheduler holds %d steps, want %d", got, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func (r *rig) waitEnd(runID int64) store.Run {
 	r.t.Helper()
 	return r.waitRun(runID, "the run to end", func(run store.Run) bool { return run.Status.Terminal() })

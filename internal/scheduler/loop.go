@@ -76,6 +76,12 @@ func (s *Scheduler) takeDue() time.Time {
 func (s *Scheduler) claim() (full bool, next time.Time, err error) {
 	s.mu.Lock()
 	limit := min(claimBatch, s.maxHeld-len(s.held))
+	// Take no more steps than there are free slots: a step held here while
+	// the slots are busy would wait, while another worker sits idle.
+	maxStarts := s.cfg.MaxSteps - len(s.tasks)
+	if maxStarts <= 0 {
+		maxStarts = -1 // none; a step that ends signals the loop
+	}
 	s.mu.Unlock()
 	if limit <= 0 {
 		return false, time.Time{}, nil // a finishing command signals the loop
@@ -83,10 +89,19 @@ func (s *Scheduler) claim() (full bool, next time.Time, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cmds, next, err := s.cfg.Store.ClaimFor(ctx, store.Claim{Owner: s.cfg.Owner, Limit: limit, Lease: s.cfg.Lease,
-		Labels: s.cfg.Labels, NoSteps: s.cfg.NoSteps})
+		Labels: s.cfg.Labels, NoSteps: s.cfg.NoSteps, MaxStarts: maxStarts})
 	if err != nil {
 		return false, time.Time{}, err
 	}
+	starts := 0
+	for _, c := range cmds {
+		if c.Kind == store.CommandStartStep {
+			starts++
+		}
+	}
+	// The cap may have left other commands behind the steps it skipped:
+	// claim again at once (without steps, as the slots are now taken).
+	capped := maxStarts > 0 && starts == maxStarts
 	// Register every start before any goroutine runs, so a cancel_step in
 	// the same batch finds the attempt it stops.
 	s.mu.Lock()
@@ -106,7 +121,7 @@ func (s *Scheduler) claim() (full bool, next time.Time, err error) {
 	for _, c := range todo {
 		go s.handle(c)
 	}
-	return len(cmds) == limit, next, nil
+	return len(cmds) == limit || capped, next, nil
 }
 
 // handle carries out one command.

@@ -62,6 +62,11 @@ type Claim struct {
 	// NoSteps: the claimer runs no steps (a server with execution turned
 	// off); it takes neither start_step nor cancel_step.
 	NoSteps bool
+	// MaxStarts caps the start_step commands of the claim at the
+	// claimer's free step slots: steps it holds but cannot start yet would
+	// wait there while other workers sit idle. 0: no cap beyond Limit;
+	// negative: no start_step at all (cancel_step and the rest still come).
+	MaxStarts int
 }
 
 // Worker is a registered process that runs steps.

@@ -56,22 +56,29 @@ func (s *Store) ClaimFor(ctx context.Context, cl store.Claim) ([]store.Command, 
 	batch.Queue(`SET LOCAL synchronous_commit = off`)
 	// SET reads the row as it was: prev_owner becomes whoever held the
 	// lease that expired (or released it).
-	batch.Queue(`WITH picked AS (
-			SELECT o.id FROM outbox o
+	// cand takes (and locks) the claimable rows in order; picked keeps at
+	// most MaxStarts of its start_steps. Excess ones are unlocked at
+	// commit, a round trip later.
+	batch.Queue(`WITH cand AS (
+			SELECT o.id, o.kind, o.available_at FROM outbox o
 			WHERE o.done_at IS NULL AND o.available_at <= $3 AND (o.lease_until IS NULL OR o.lease_until <= $3)
 				AND (o.labels IS NULL OR o.labels <@ $5::jsonb)
 				AND NOT ($6 AND o.kind IN ('start_step', 'cancel_step'))
+				AND NOT ($7 < 0 AND o.kind = 'start_step')
 				AND (o.kind <> 'cancel_step' OR NOT EXISTS (
 					SELECT 1 FROM outbox h WHERE h.run_id = o.run_id AND h.step = o.step AND h.attempt = o.attempt
 						AND h.kind = 'start_step' AND h.done_at IS NULL
 						AND h.claimed_by <> $1 AND h.lease_until > $3))
 			ORDER BY o.available_at, o.id LIMIT $4
-			FOR UPDATE OF o SKIP LOCKED)
+			FOR UPDATE OF o SKIP LOCKED),
+		picked AS (
+			SELECT id FROM (SELECT id, kind, row_number() OVER (PARTITION BY kind = 'start_step' ORDER BY available_at, id) AS n FROM cand) c
+			WHERE $7 <= 0 OR kind <> 'start_step' OR n <= $7)
 		UPDATE outbox o SET prev_owner = COALESCE(o.claimed_by, o.prev_owner), claimed_by = $1, lease_until = $2, claims = o.claims + 1
 		FROM picked WHERE o.id = picked.id
 		RETURNING o.id, o.run_id, o.tenant_id, o.kind, o.step, o.attempt, o.timeout_ns, o.status, o.reason,
 			o.available_at, o.claimed_by, o.lease_until, o.claims, o.prev_owner, o.labels`,
-		owner, now.Add(cl.Lease), now, cl.Limit, labels, cl.NoSteps).
+		owner, now.Add(cl.Lease), now, cl.Limit, labels, cl.NoSteps, cl.MaxStarts).
 		Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var (

@@ -38,19 +38,23 @@ func (s *Store) ClaimFor(ctx context.Context, cl store.Claim) ([]store.Command, 
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		cmds, next = nil, time.Time{}
 		rows, err := tx.QueryContext(ctx, `UPDATE outbox SET prev_owner = COALESCE(claimed_by, prev_owner), claimed_by = ?1, lease_until = ?2, claims = claims + 1
-			WHERE id IN (SELECT o.id FROM outbox o
+			WHERE id IN (SELECT id FROM (SELECT o.id, o.kind,
+					row_number() OVER (PARTITION BY o.kind = 'start_step' ORDER BY o.available_at, o.id) AS n
+				FROM outbox o
 				WHERE o.done_at IS NULL AND o.available_at <= ?3 AND (o.lease_until IS NULL OR o.lease_until <= ?3)
 					AND (o.labels IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(o.labels) r
 						WHERE NOT EXISTS (SELECT 1 FROM json_each(?5) w WHERE w.key = r.key AND w.value = r.value)))
 					AND NOT (?6 AND o.kind IN ('start_step', 'cancel_step'))
+					AND NOT (?7 < 0 AND o.kind = 'start_step')
 					AND (o.kind <> 'cancel_step' OR NOT EXISTS (
 						SELECT 1 FROM outbox h WHERE h.run_id = o.run_id AND h.step = o.step AND h.attempt = o.attempt
 							AND h.kind = 'start_step' AND h.done_at IS NULL
 							AND h.claimed_by <> ?1 AND h.lease_until > ?3))
 				ORDER BY o.available_at, o.id LIMIT ?4)
+				WHERE ?7 <= 0 OR kind <> 'start_step' OR n <= ?7)
 			RETURNING id, run_id, tenant_id, kind, step, attempt, timeout_ns, status, reason,
 				available_at, claimed_by, lease_until, claims, prev_owner, labels`,
-			owner, now.Add(cl.Lease).UnixMicro(), now.UnixMicro(), cl.Limit, string(labels), cl.NoSteps)
+			owner, now.Add(cl.Lease).UnixMicro(), now.UnixMicro(), cl.Limit, string(labels), cl.NoSteps, cl.MaxStarts)
 		if err != nil {
 			return err
 		}

@@ -56,6 +56,7 @@ func Run(t *testing.T, storage Storage) {
 		{"ClaimLabels", testClaimLabels},
 		{"LeaseTakeover", testLeaseTakeover},
 		{"ClaimNext", testClaimNext},
+		{"ClaimMaxStarts", testClaimMaxStarts},
 		{"CancelRouting", testCancelRouting},
 		{"WorkersAndWaiting", testWorkersAndWaiting},
 		{"AttemptOutcomeOnce", testAttemptOutcomeOnce},

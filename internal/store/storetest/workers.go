@@ -84,6 +84,36 @@ func testClaimLabels(t *testing.T, open Opener) {
 	}
 }
 
+// MaxStarts caps a claim's start_steps, and a negative cap takes none while
+// other commands still come.
+func testClaimMaxStarts(t *testing.T, open Opener) {
+	s := open(t)
+	tn := tenant(t, s, "acme")
+	r := createRun(t, s, tn.ID, "steps:\n  - {name: a, command: \"true\"}\n  - {name: b, command: \"true\"}\n  - {name: c, command: \"true\"}\n", workflow.Vars{})
+	apply(t, s, r.ID, engine.Event{Kind: engine.RunRequested})
+	if got := claimFor(t, s, store.Claim{Owner: "busy", MaxStarts: -1}); len(got) != 0 {
+		t.Fatalf("a claimer without free slots claimed %+v", got)
+	}
+	if got := steps(claimFor(t, s, store.Claim{Owner: "w1", MaxStarts: 2})); len(got) != 2 {
+		t.Fatalf("MaxStarts 2 claimed %v", slicesKeys(got))
+	}
+	if got := steps(claimFor(t, s, store.Claim{Owner: "w2"})); len(got) != 1 {
+		t.Fatalf("an uncapped claim after it got %v, want the third step", slicesKeys(got))
+	}
+	// A cancel still reaches a claimer without free slots.
+	apply(t, s, r.ID, engine.Event{Kind: engine.CancelRequested, Reason: "test"})
+	var cancels int
+	for _, c := range claimFor(t, s, store.Claim{Owner: "w1", MaxStarts: -1}) {
+		if c.Kind == store.CommandStartStep {
+			t.Fatalf("claimed a start_step with MaxStarts -1: %+v", c)
+		}
+		cancels++
+	}
+	if cancels == 0 {
+		t.Fatal("no cancel_step reached w1, which holds two of the steps")
+	}
+}
+
 func slicesKeys(m map[string]store.Command) []string {
 	var ks []string
 	for k := range m {
