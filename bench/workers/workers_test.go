@@ -685,8 +685,7 @@ steps/s: steps ÷ (last outbox done_at − SIGCONT); ×k=b: ÷ the same width at
 ÷seq, ÷par: ÷ the bash floor sequential / in parallel. commit: the submitting transaction's commit
 (CreateAndAdmit's Committed hook); claim: lease_until − lease (the claimer's clock just before its
 claim transaction); start: steps.started_at (StepStarted, before the fork); exit: steps.finished_at.
-Under the backlog a worker holds up to 2×max-steps+32 claimed commands, so claim→start there is
-mostly waiting for a slot. steps/wkr: fewest-most steps one worker ran; tail: from the first worker's
+A worker claims no more steps than it has free slots. steps/wkr: fewest-most steps one worker ran; tail: from the first worker's
 last command done to the last one's. stmt/xact/notif: counted by a wire-protocol proxy in a second
 pass (statements without BEGIN/COMMIT; transactions; NOTIFYs delivered on the outbox channel, and
 on all channels with the event-bus relay), including the workers' periodic work; rows: pg_stat_database tup_inserted+updated+deleted (timed pass, with the workers'
