@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runbookhq/runbook/internal/engine"
@@ -46,6 +47,10 @@ type task struct {
 	mu      sync.Mutex
 	pgid    int  // the running attempt's process group; 0 before and after
 	started bool // past the point where shutdown may drop it
+
+	// ending: the attempt's end is being recorded, after which its command
+	// is done; a heartbeat that finds it done then has lost nothing.
+	ending atomic.Bool
 }
 
 func newTask(c store.Command) *task {
@@ -192,6 +197,7 @@ func (s *Scheduler) finishStep(t *task, e engine.Event) {
 		return
 	}
 	e.Time, e.Step, e.Attempt = time.Now(), c.Step, c.Attempt
+	t.ending.Store(true)
 	st, err := s.applyDurable(c.RunID, e)
 	if err != nil && !permanent(err) {
 		s.log.Error("the step's result could not be recorded before shutdown; the next start marks it lost",
@@ -248,6 +254,8 @@ func (s *Scheduler) heartbeat(t *task, done <-chan struct{}) {
 		cancel()
 		switch {
 		case err == nil:
+		case errors.Is(err, store.ErrNotFound) && t.ending.Load():
+			return // done by our own finishStep, between the tick and done
 		case errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound):
 			s.log.Warn("lease lost; stopping the step", "run", t.cmd.RunID, "step", t.cmd.Step, "attempt", t.cmd.Attempt, "err", err)
 			t.cancel(errLeaseLost)
