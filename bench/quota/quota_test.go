@@ -23,13 +23,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/runbookhq/runbook/bench/stats"
 	"github.com/runbookhq/runbook/internal/engine"
 	"github.com/runbookhq/runbook/internal/quota"
 	"github.com/runbookhq/runbook/internal/store"
@@ -171,8 +170,8 @@ func measure(t *testing.T, name string, lengths []int) []row {
 			apply(t, s, o.ID, engine.Event{Kind: engine.StepExited, Step: "one", Attempt: 1})
 		}
 		check(t, s, busy.ID, 1, n)
-		rows = append(rows, row{store: name, line: n, promote: quantiles(promote), admit: quantiles(admit),
-			another: quantiles(another), load: loadavg()})
+		rows = append(rows, row{store: name, line: n, promote: stats.P50P99(promote), admit: stats.P50P99(admit),
+			another: stats.P50P99(another), load: stats.Loadavg()})
 	}
 	return rows
 }
@@ -214,23 +213,4 @@ func check(t *testing.T, s store.Store, tenant int64, running, pending int) {
 		t.Fatalf("usage %d running, %d pending, %d blocked (%v); want %d running, %d pending",
 			u.Running, u.Pending, u.Blocked, err, running, pending)
 	}
-}
-
-func quantiles(lat []time.Duration) [2]time.Duration {
-	slices.Sort(lat)
-	q := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1)+0.5)] }
-	return [2]time.Duration{q(0.50), q(0.99)}
-}
-
-// loadavg is the machine's load, printed next to every figure.
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
-	"slices"
 	"strings"
 	"time"
 )
@@ -77,15 +75,4 @@ func measureDispatch(c *client, runs, steps int) (dispatchResult, error) {
 		res.lastRun = id
 	}
 	return res, nil
-}
-
-// percentile is the nearest-rank percentile p (0–100) of xs.
-func percentile(xs []time.Duration, p float64) time.Duration {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	i := int(math.Ceil(float64(len(s))*p/100)) - 1
-	return s[max(0, min(i, len(s)-1))]
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/runbookhq/runbook/bench/stats"
 )
 
 type options struct {
@@ -174,7 +176,7 @@ func benchStore(o options, st, dir string) (rows []row, errs []error) {
 			name string
 			xs   []time.Duration
 		}{{"POST sent → 1st step_started", d.trigger}, {"step_exited → next started", d.handoff}} {
-			p50, p99 := percentile(s.xs, 50), percentile(s.xs, 99)
+			p50, p99 := stats.Percentile(s.xs, 50), stats.Percentile(s.xs, 99)
 			add(row{measure: s.name + " p50", floor: "—", result: ms(p50), ratio: "—", target: "≤ 5 ms", verdict: verdict(p50 <= 5*time.Millisecond)})
 			add(row{measure: s.name + " p99", floor: "—", result: ms(p99), ratio: "—", target: "≤ 25 ms", verdict: verdict(p99 <= 25*time.Millisecond)})
 		}

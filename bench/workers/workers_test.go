@@ -32,6 +32,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/runbookhq/runbook/bench/stats"
 	"github.com/runbookhq/runbook/internal/quota"
 	"github.com/runbookhq/runbook/internal/store"
 	"github.com/runbookhq/runbook/internal/store/postgres"
@@ -532,7 +533,7 @@ func throughput(t *testing.T, bin string, k, width int, counted, rows bool) thro
 			res.reclaimed++
 		}
 	}
-	res.claimStart, res.startExit = pct(cs), pct(se)
+	res.claimStart, res.startExit = stats.P50P99(cs), stats.P50P99(se)
 	res.share, res.tail = r.balance(k, end)
 	res.cpu = cpu1.since(cpu0).per(res.steps)
 	r.stopWorkers()
@@ -540,7 +541,7 @@ func throughput(t *testing.T, bin string, k, width int, counted, rows bool) thro
 		after := r.settledStats(1500 * time.Millisecond)
 		res.rows = float64((after.ins-before.ins)+(after.upd-before.upd)+(after.del-before.del)) / float64(res.steps)
 	}
-	res.load = loadavg()
+	res.load = stats.Loadavg()
 	t.Logf("k=%d width=%d: %.1f steps/s, claim→started p50/p99 %v/%v, rows/step %.1f, cpu/step %+v, counted %+v, load %s",
 		k, width, res.rate, res.claimStart[0], res.claimStart[1], res.rows, res.cpu, res.counted, res.load)
 	return res
@@ -592,37 +593,12 @@ func latency(t *testing.T, bin string, k int, counted bool) latencyResult {
 		cs = append(cs, s.started.Sub(s.claimed))
 		se = append(se, s.finished.Sub(s.started))
 	}
-	res.commitClaim, res.claimStart, res.startExit = pct(cc), pct(cs), pct(se)
+	res.commitClaim, res.claimStart, res.startExit = stats.P50P99(cc), stats.P50P99(cs), stats.P50P99(se)
 	r.stopWorkers()
-	res.load = loadavg()
+	res.load = stats.Loadavg()
 	t.Logf("k=%d: commit→claim %v/%v, claim→started %v/%v, started→exited %v/%v, cpu/step %+v, counted %+v, load %s",
 		k, res.commitClaim[0], res.commitClaim[1], res.claimStart[0], res.claimStart[1], res.startExit[0], res.startExit[1], res.cpu, res.counted, res.load)
 	return res
-}
-
-// pct is the p50 and p99 (nearest rank) of d.
-func pct(d []time.Duration) [2]time.Duration {
-	if len(d) == 0 {
-		return [2]time.Duration{}
-	}
-	slices.Sort(d)
-	at := func(p float64) time.Duration {
-		i := int(p*float64(len(d))+0.999999) - 1
-		return d[min(max(i, 0), len(d)-1)]
-	}
-	return [2]time.Duration{at(0.50), at(0.99)}
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/1e6) }
