@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/runbookhq/runbook/internal/account"
 	"github.com/runbookhq/runbook/internal/eventbus"
 	"github.com/runbookhq/runbook/internal/executor"
@@ -24,15 +26,12 @@ import (
 	"github.com/runbookhq/runbook/internal/forge/github"
 	"github.com/runbookhq/runbook/internal/forge/gitlab"
 	"github.com/runbookhq/runbook/internal/githubapp"
-	"github.com/runbookhq/runbook/internal/logstore"
-	"github.com/runbookhq/runbook/internal/logstore/pglogs"
 	"github.com/runbookhq/runbook/internal/quota"
 	"github.com/runbookhq/runbook/internal/scheduler"
 	"github.com/runbookhq/runbook/internal/server"
 	"github.com/runbookhq/runbook/internal/store"
 	"github.com/runbookhq/runbook/internal/store/postgres"
 	"github.com/runbookhq/runbook/internal/store/sqlite"
-	"github.com/spf13/cobra"
 )
 
 type serverFlags struct {
@@ -230,23 +229,11 @@ func runServer(parent context.Context, f serverFlags) error {
 		return err
 	}
 	defer st.Close()
-	logs, err := logstore.Open(filepath.Join(f.dataDir, "logs"))
+	logs, err := openStepLogs(parent, f.dataDir, f.databaseURL, log)
 	if err != nil {
 		return err
 	}
 	defer logs.Close()
-	var apiLogs server.Logs = logs
-	var tee scheduler.LogTee
-	if f.databaseURL != "" {
-		// Steps may run in other processes: every log goes to Postgres too.
-		pgLogs, err := pglogs.Open(parent, f.databaseURL, pglogs.Options{Logger: log})
-		if err != nil {
-			return err
-		}
-		defer pgLogs.Close()
-		apiLogs = server.LayeredLogs{Local: logs, Shared: pgLogs}
-		tee = func(k logstore.Key) (scheduler.TeeSink, error) { return pgLogs.Create(k) }
-	}
 	accounts, err := account.New(st, account.Config{Secret: secret, Logger: log})
 	if err != nil {
 		return err
@@ -284,7 +271,7 @@ func runServer(parent context.Context, f serverFlags) error {
 	}
 	defer exe.Close()
 	late := &lateGitHub{}
-	cfg := scheduler.Config{Store: st, Executor: exe, Logs: logs, LogTee: tee, Bus: bus, DataDir: f.dataDir, Logger: log, StepEnv: late.stepEnv,
+	cfg := scheduler.Config{Store: st, Executor: exe, Logs: logs.local, LogTee: logs.tee(), Bus: bus, DataDir: f.dataDir, Logger: log, StepEnv: late.stepEnv,
 		Labels: labels, NoSteps: !f.runSteps}
 	if shared {
 		// Other servers and workers may share the database: leases decide
@@ -316,7 +303,7 @@ func runServer(parent context.Context, f serverFlags) error {
 	}
 
 	api := server.New(server.Config{
-		Runs: st, Scheduler: sched, Logs: apiLogs, Bus: bus, Accounts: accounts, OAuth: oauth, Admins: f.admins, Logger: log, GitHub: late.svc,
+		Runs: st, Scheduler: sched, Logs: logs.api(), Bus: bus, Accounts: accounts, OAuth: oauth, Admins: f.admins, Logger: log, GitHub: late.svc,
 		Ready: st.Ping,
 	})
 	if err := api.Register(sched.Collectors()...); err != nil {

@@ -18,8 +18,6 @@ import (
 	"github.com/runbookhq/runbook/internal/eventbus/pgnotify"
 	"github.com/runbookhq/runbook/internal/executor"
 	"github.com/runbookhq/runbook/internal/executor/local"
-	"github.com/runbookhq/runbook/internal/logstore"
-	"github.com/runbookhq/runbook/internal/logstore/pglogs"
 	"github.com/runbookhq/runbook/internal/scheduler"
 	"github.com/runbookhq/runbook/internal/store"
 	"github.com/runbookhq/runbook/internal/store/postgres"
@@ -166,18 +164,12 @@ func runWorker(parent context.Context, f workerFlags) error {
 		return err
 	}
 	defer st.Close()
-	logs, err := logstore.Open(filepath.Join(f.dataDir, "logs"))
+	// Servers show the logs of steps run here from the shared copy.
+	logs, err := openStepLogs(parent, f.dataDir, f.databaseURL, log)
 	if err != nil {
 		return err
 	}
 	defer logs.Close()
-	// Servers show the logs of steps run here from Postgres.
-	pgLogs, err := pglogs.Open(parent, f.databaseURL, pglogs.Options{Logger: log})
-	if err != nil {
-		return err
-	}
-	defer pgLogs.Close()
-	tee := func(k logstore.Key) (scheduler.TeeSink, error) { return pgLogs.Create(k) }
 
 	f.k8s.runs, f.k8s.log = st, log
 	var sched *scheduler.Scheduler
@@ -190,7 +182,7 @@ func runWorker(parent context.Context, f workerFlags) error {
 	// the servers' live readers.
 	bus := eventbus.New()
 	sched, err = scheduler.New(scheduler.Config{
-		Store: st, Executor: exe, Logs: logs, LogTee: tee, Bus: bus, Owner: f.id, DataDir: f.dataDir, Logger: log,
+		Store: st, Executor: exe, Logs: logs.local, LogTee: logs.tee(), Bus: bus, Owner: f.id, DataDir: f.dataDir, Logger: log,
 		Lease: f.lease, MaxSteps: f.maxSteps, Labels: labels, Shared: true, PollInterval: f.poll, Role: "worker",
 	})
 	if err != nil {
