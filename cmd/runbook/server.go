@@ -283,7 +283,8 @@ func runServer(parent context.Context, f serverFlags) error {
 		return err
 	}
 	if shared {
-		fan, err := startFanout(parent, f.databaseURL, bus, sched, log)
+		// The API's log followers wake on the shared log store's chunks.
+		fan, err := startFanout(parent, f.databaseURL, bus, sched, log, logs.listen())
 		if err != nil {
 			return err
 		}

@@ -50,6 +50,15 @@ func (l stepLogs) api() server.Logs {
 	return server.LayeredLogs{Local: l.local, Shared: l.shared}
 }
 
+// listen is what the process's LISTEN connection must hear for the API's
+// followers of the shared copy.
+func (l stepLogs) listen() map[string]func(string) {
+	if l.shared == nil {
+		return nil
+	}
+	return map[string]func(string){pglogs.Channel: l.shared.Notified}
+}
+
 // Close ends the shared copy first: its writers finish shipping.
 func (l stepLogs) Close() {
 	if l.shared != nil {

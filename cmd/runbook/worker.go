@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -188,7 +189,7 @@ func runWorker(parent context.Context, f workerFlags) error {
 	if err != nil {
 		return err
 	}
-	fan, err := startFanout(parent, f.databaseURL, bus, sched, log)
+	fan, err := startFanout(parent, f.databaseURL, bus, sched, log, nil) // a worker follows no log
 	if err != nil {
 		return err
 	}
@@ -203,13 +204,12 @@ func runWorker(parent context.Context, f workerFlags) error {
 }
 
 // startFanout LISTENs for outbox notifications (waking sched's claim loop)
-// and relays bus between the processes sharing the database.
-func startFanout(ctx context.Context, url string, bus *eventbus.Bus, sched *scheduler.Scheduler, log *slog.Logger) (*pgnotify.Fanout, error) {
-	fan, err := pgnotify.Start(ctx, url, pgnotify.Options{
-		Bus:      bus,
-		Channels: map[string]func(string){postgres.OutboxChannel: func(string) { sched.Wake() }},
-		Logger:   log,
-	})
+// and the channels of more, and relays bus between the processes sharing
+// the database.
+func startFanout(ctx context.Context, url string, bus *eventbus.Bus, sched *scheduler.Scheduler, log *slog.Logger, more map[string]func(string)) (*pgnotify.Fanout, error) {
+	channels := map[string]func(string){postgres.OutboxChannel: func(string) { sched.Wake() }}
+	maps.Copy(channels, more)
+	fan, err := pgnotify.Start(ctx, url, pgnotify.Options{Bus: bus, Channels: channels, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("listening for notifications: %w", err)
 	}

@@ -7,8 +7,9 @@
 // never blocks the step's output: lines wait in memory, bounded by a budget
 // shared by all of the process's writers, and go out in chunks of up to
 // 1024 lines or 64 KiB, FlushDelay after the first unsent line, and at
-// Close. Each flush sends pg_notify(Channel, run id); followers wake on it,
-// with a slow poll as a fallback. See docs/adr/0015-shared-logs.md.
+// Close. Each flush sends pg_notify(Channel, run id); followers wake on it
+// through the process's LISTEN connection (see Notified), with a slow poll
+// as a fallback. See docs/adr/0015-shared-logs.md.
 package pglogs
 
 import (
@@ -72,10 +73,8 @@ type Store struct {
 	cancel  context.CancelFunc
 	writers sync.WaitGroup
 
-	listenOnce sync.Once
-	listenDone chan struct{}
-	mu         sync.Mutex
-	watchers   map[int64]map[*watcher]struct{}
+	mu       sync.Mutex
+	watchers map[int64]map[*watcher]struct{}
 }
 
 // Open connects to the database at url, whose migrations must be applied
@@ -104,7 +103,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pglogs: the database URL does not parse: %w", err)
 	}
-	cfg.MaxConns = 6 // one LISTENs once a follower came
+	cfg.MaxConns = 5
 	cfg.ConnConfig.RuntimeParams["application_name"] = AppName
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -116,7 +115,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	return &Store{pool: pool, log: opts.Logger.With("component", "pglogs"), opts: opts,
-		ctx: runCtx, cancel: cancel, listenDone: make(chan struct{}), watchers: map[int64]map[*watcher]struct{}{}}, nil
+		ctx: runCtx, cancel: cancel, watchers: map[int64]map[*watcher]struct{}{}}, nil
 }
 
 // Close waits up to DrainWait for writers still shipping (their lines are
@@ -131,8 +130,6 @@ func (s *Store) Close() {
 	}
 	s.cancel()
 	<-done
-	s.listenOnce.Do(func() { close(s.listenDone) }) // never started: nothing to wait for
-	<-s.listenDone
 	s.pool.Close()
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/runbookhq/runbook/internal/eventbus/pgnotify"
 	"github.com/runbookhq/runbook/internal/logline"
 	"github.com/runbookhq/runbook/internal/logstore"
 	"github.com/runbookhq/runbook/internal/store/postgres"
@@ -39,6 +40,18 @@ func open(t testing.TB, url string, o Options) *Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
+	return s
+}
+
+// listening wires s to a LISTEN connection as the servers do, through the
+// process's pgnotify fanout.
+func listening(t testing.TB, url string, s *Store) *Store {
+	t.Helper()
+	fan, err := pgnotify.Start(context.Background(), url, pgnotify.Options{Channels: map[string]func(string){Channel: s.Notified}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fan.Close)
 	return s
 }
 
@@ -179,7 +192,7 @@ func TestRangeReadsAcrossChunks(t *testing.T) {
 func TestFollowLiveUntilTheLogEnds(t *testing.T) {
 	url := newDB(t)
 	// A poll of an hour: only the notifications can wake the follower.
-	ws, rs := open(t, url, Options{}), open(t, url, Options{Poll: time.Hour})
+	ws, rs := open(t, url, Options{}), listening(t, url, open(t, url, Options{Poll: time.Hour}))
 	w, err := ws.Create(logKey("s"))
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +244,7 @@ func TestFollowLiveUntilTheLogEnds(t *testing.T) {
 
 func TestFollowWaitsForALogToStart(t *testing.T) {
 	url := newDB(t)
-	ws, rs := open(t, url, Options{}), open(t, url, Options{Poll: time.Hour})
+	ws, rs := open(t, url, Options{}), listening(t, url, open(t, url, Options{Poll: time.Hour}))
 	var got []int64
 	done := make(chan error, 1)
 	go func() {

@@ -196,7 +196,6 @@ type watcher struct {
 }
 
 func (s *Store) watch(run int64) *watcher {
-	s.listenOnce.Do(func() { go s.listen() })
 	w := &watcher{run: run, c: make(chan struct{}, 1)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -233,46 +232,17 @@ func (s *Store) wake(run int64, all bool) {
 	}
 }
 
-// listen holds a connection LISTENing on Channel (a pooled one cannot: a
-// LISTEN belongs to its session) from the first Follow to Close,
-// reconnecting with backoff and waking every follower after a reconnect,
-// since notes sent meanwhile were missed.
-func (s *Store) listen() {
-	defer close(s.listenDone)
-	wait := 100 * time.Millisecond
-	for s.ctx.Err() == nil {
-		conn, err := s.pool.Acquire(s.ctx)
-		if err == nil {
-			_, err = conn.Exec(s.ctx, "LISTEN "+Channel)
-		}
-		if err != nil {
-			if conn != nil {
-				conn.Release()
-			}
-			if s.ctx.Err() != nil {
-				return
-			}
-			s.log.Warn("LISTEN for log chunks failed; followers poll meanwhile", "retry_in", wait, "err", err)
-			select {
-			case <-s.ctx.Done():
-				return
-			case <-time.After(wait):
-			}
-			wait = min(2*wait, 5*time.Second)
-			continue
-		}
-		wait = 100 * time.Millisecond
+// Notified is the handler of Channel for the process's LISTEN connection
+// (pgnotify.Options.Channels): it wakes the followers of the run in
+// payload, or every follower for "", which pgnotify sends after a
+// reconnect, since notes sent meanwhile were missed. Without it,
+// followers find new chunks by polling every Options.Poll.
+func (s *Store) Notified(payload string) {
+	if payload == "" {
 		s.wake(0, true)
-		for {
-			n, err := conn.Conn().WaitForNotification(s.ctx)
-			if err != nil {
-				break
-			}
-			if run, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
-				s.wake(run, false)
-			}
-		}
-		// The session is spent: it must not go back to the pool LISTENing.
-		conn.Hijack().Close(context.Background())
+		return
+	}
+	if run, err := strconv.ParseInt(payload, 10, 64); err == nil {
+		s.wake(run, false)
 	}
 }
