@@ -111,12 +111,12 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, c call) {
 			queued[run.ID] = run
 		}
 		for _, run := range slices.Backward(page.Runs) { // newest first: backwards is oldest first
-			if run.Admission == quota.Blocked && len(v.BlockedRuns) < store.LineLimit {
+			if run.Admission == quota.Blocked && len(v.BlockedRuns) < store.QueueLimit {
 				v.BlockedRuns = append(v.BlockedRuns, waiting(run))
 			}
 		}
 	}
-	for i, id := range u.Line {
+	for i, id := range u.Queue {
 		e := lineEntry{RunID: id}
 		if run, ok := queued[id]; ok && run.Admission == quota.Pending {
 			e = waiting(run)

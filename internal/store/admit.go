@@ -9,16 +9,16 @@ import (
 )
 
 // AdmitTx is what Fill needs from a driver's open write transaction. On
-// Postgres, Account and Line lock the tenant's account row, which
+// Postgres, Account and Queue lock the tenant's account row, which
 // serializes every admission and charge of one tenant.
 type AdmitTx interface {
 	// Account returns the tenant's account as stored (not rolled over),
 	// creating it on the default plan with its cycle starting at now.
 	Account(ctx context.Context, tenantID int64, now time.Time) (quota.Account, error)
-	// Line is Account plus the rest of what Fill decides on, read at once:
+	// Queue is Account plus the rest of what Fill decides on, read at once:
 	// on Postgres one round trip instead of four on the path from a
 	// trigger to its first step.
-	Line(ctx context.Context, tenantID int64, now time.Time) (Line, error)
+	Queue(ctx context.Context, tenantID int64, now time.Time) (Queue, error)
 	SaveAccount(ctx context.Context, tenantID int64, a quota.Account) error
 	// Head is the tenant's oldest queued run in state ad.
 	Head(ctx context.Context, tenantID int64, ad quota.Admission) (runID int64, ok bool, err error)
@@ -30,33 +30,34 @@ type AdmitTx interface {
 	Request(ctx context.Context, runID int64) (ended bool, err error)
 }
 
-// Line is a tenant's account and line as Fill finds them.
-type Line struct {
+// Queue is a tenant's account and its queue of waiting runs as Fill finds
+// them. (Not "line": that word belongs to log lines.)
+type Queue struct {
 	Account quota.Account // as stored, not rolled over
 	Active  int           // admitted runs that have not ended
-	// Heads are the two oldest pending runs, 0 where the line is shorter.
-	// Two, so that admitting the head also tells whether the line is now
+	// Heads are the two oldest pending runs, 0 where the queue is shorter.
+	// Two, so that admitting the head also tells whether the queue is now
 	// empty, without another read.
 	Heads   [2]int64
 	Blocked bool // some queued run is blocked
 }
 
-// Fill admits the tenant's line as far as its minutes and slots allow, in
+// Fill admits the tenant's queue as far as its minutes and slots allow, in
 // the caller's transaction. Without minutes, every pending run becomes
-// blocked; with minutes, blocked runs rejoin the line by request time.
-// waitReason is why a run still in the line waits.
+// blocked; with minutes, blocked runs rejoin the queue by request time.
+// waitReason is why a run still in the queue waits.
 func Fill(ctx context.Context, tx AdmitTx, tenantID int64, now time.Time) (admitted int, waitReason string, err error) {
-	l, err := tx.Line(ctx, tenantID, now)
+	l, err := tx.Queue(ctx, tenantID, now)
 	if err != nil {
 		return 0, "", err
 	}
-	ids, why, err := FillLine(ctx, tx, tenantID, now, l)
+	ids, why, err := FillQueue(ctx, tx, tenantID, now, l)
 	return len(ids), why, err
 }
 
-// FillLine is Fill from a Line the caller has read already, in the same
+// FillQueue is Fill from a Queue the caller has read already, in the same
 // transaction. It returns the runs it admitted.
-func FillLine(ctx context.Context, tx AdmitTx, tenantID int64, now time.Time, l Line) (admitted []int64, waitReason string, err error) {
+func FillQueue(ctx context.Context, tx AdmitTx, tenantID int64, now time.Time, l Queue) (admitted []int64, waitReason string, err error) {
 	a, changed := quota.Rollover(l.Account, now)
 	if changed {
 		if err := tx.SaveAccount(ctx, tenantID, a); err != nil {
@@ -77,7 +78,7 @@ func FillLine(ctx context.Context, tx AdmitTx, tenantID int64, now time.Time, l 
 		if err := tx.Rewait(ctx, tenantID, quota.Blocked, quota.Pending, why); err != nil {
 			return nil, "", err
 		}
-		heads = nil // the line changed: read its head again
+		heads = nil // the queue changed: read its head again
 	}
 	for quota.Next(a, active) == quota.Admit {
 		var id int64
@@ -87,7 +88,7 @@ func FillLine(ctx context.Context, tx AdmitTx, tenantID int64, now time.Time, l 
 			return admitted, why, err
 		}
 		if id == 0 {
-			return admitted, why, nil // the line is empty
+			return admitted, why, nil // the queue is empty
 		}
 		ended, err := tx.Request(ctx, id)
 		if err != nil {

@@ -52,11 +52,11 @@ type Usage struct {
 	Running  int // admitted runs that have not ended
 	Pending  int
 	Blocked  int
-	Line     []int64 // the pending runs, first in line first (at most LineLimit)
+	Queue    []int64 // the pending runs, first in the queue first (at most QueueLimit)
 }
 
-// LineLimit bounds Usage.Line.
-const LineLimit = 100
+// QueueLimit bounds Usage.Queue.
+const QueueLimit = 100
 
 // Charge is one ledger row: the minutes a step attempt cost.
 type Charge struct {

@@ -27,10 +27,10 @@ type Transition struct {
 	Noop bool
 }
 
-// Decide runs engine.Decide on prev (stored as prevJSON) and works out what
+// NewTransition runs engine.Decide on prev (stored as prevJSON) and works out what
 // to write. now is the store's clock. An engine error is wrapped in
 // ErrRejected.
-func Decide(prev engine.State, prevJSON []byte, e engine.Event, now time.Time) (Transition, error) {
+func NewTransition(prev engine.State, prevJSON []byte, e engine.Event, now time.Time) (Transition, error) {
 	if e.Time.IsZero() {
 		e.Time = now
 	}

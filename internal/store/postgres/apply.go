@@ -89,7 +89,7 @@ func (s *Store) applyLocked(ctx context.Context, tx pgx.Tx, runID, tenantID, las
 		return store.Transition{State: prev, Noop: true}, nil
 	}
 	now := s.now()
-	tr, err := store.Decide(prev, prevJSON, e, now)
+	tr, err := store.NewTransition(prev, prevJSON, e, now)
 	if err != nil || tr.Noop {
 		return tr, err
 	}

@@ -33,7 +33,7 @@ func (s *Store) CreateAndAdmit(ctx context.Context, nr store.NewRun) (store.Run,
 		// its subqueries see the run inserted just before.
 		b := &pgx.Batch{}
 		queueInsertRun(b, p, vars, now, quota.Pending, &id)
-		var l store.Line
+		var l store.Queue
 		queueLine(b, p.TenantID, now, 1, &l)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
@@ -44,7 +44,7 @@ func (s *Store) CreateAndAdmit(ctx context.Context, nr store.NewRun) (store.Run,
 				return fmt.Errorf("reusing step %q: %w", step, err)
 			}
 		}
-		admitted, why, err := store.FillLine(ctx, admitTx{s, tx}, p.TenantID, now, l)
+		admitted, why, err := store.FillQueue(ctx, admitTx{s, tx}, p.TenantID, now, l)
 		if err != nil || slices.Contains(admitted, id) {
 			return err
 		}
@@ -132,14 +132,14 @@ func (q admitTx) Rewait(ctx context.Context, tenantID int64, from, to quota.Admi
 	return q.addPending(ctx, tenantID, n)
 }
 
-func (q admitTx) Line(ctx context.Context, tenantID int64, now time.Time) (store.Line, error) {
+func (q admitTx) Queue(ctx context.Context, tenantID int64, now time.Time) (store.Queue, error) {
 	b := &pgx.Batch{}
-	var l store.Line
+	var l store.Queue
 	queueLine(b, tenantID, now, 0, &l)
 	return l, q.tx.SendBatch(ctx, b).Close()
 }
 
-// queueLine reads the tenant's store.Line into l, and adds join to its line
+// queueLine reads the tenant's store.Queue into l, and adds join to its line
 // length (1 for a run just inserted as pending). The account upsert creates
 // the account on first use and, by updating the row, locks it before any
 // run of the tenant (lock order). Only the account row is locked: locking
@@ -150,7 +150,7 @@ func (q admitTx) Line(ctx context.Context, tenantID int64, now time.Time) (store
 // would miss what the lock's previous holder committed. The admissions are
 // literals so that the planner can prove the partial index runs_waiting
 // covers the subqueries.
-func queueLine(b *pgx.Batch, tenantID int64, now time.Time, join int, l *store.Line) {
+func queueLine(b *pgx.Batch, tenantID int64, now time.Time, join int, l *store.Queue) {
 	b.Queue(`WITH a AS (
 			INSERT INTO quota_accounts (tenant_id, plan, cycle_start, used, granted, debt, pending)
 			VALUES ($1, $2, $3, 0, 0, 0, $4)

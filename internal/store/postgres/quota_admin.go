@@ -152,7 +152,7 @@ func (s *Store) Usage(ctx context.Context, tenantID int64) (store.Usage, error) 
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT id FROM runs WHERE tenant_id = $1 AND admission = 'pending' AND status = 'queued'
-			ORDER BY requested_at, id LIMIT $2`, tenantID, store.LineLimit)
+			ORDER BY requested_at, id LIMIT $2`, tenantID, store.QueueLimit)
 		if err != nil {
 			return err
 		}
@@ -162,7 +162,7 @@ func (s *Store) Usage(ctx context.Context, tenantID int64) (store.Usage, error) 
 			if err := rows.Scan(&id); err != nil {
 				return err
 			}
-			u.Line = append(u.Line, id)
+			u.Queue = append(u.Queue, id)
 		}
 		return rows.Err()
 	})

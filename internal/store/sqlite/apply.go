@@ -65,7 +65,7 @@ func (s *Store) applyIn(ctx context.Context, tx *sql.Tx, runID int64, e engine.E
 		return store.Transition{State: prev, Noop: true}, nil
 	}
 	now := s.now()
-	tr, err := store.Decide(prev, prevJSON, e, now)
+	tr, err := store.NewTransition(prev, prevJSON, e, now)
 	if err != nil || tr.Noop {
 		return tr, err
 	}

@@ -85,7 +85,7 @@ func (q admitTx) SaveAccount(ctx context.Context, tenantID int64, a quota.Accoun
 	return err
 }
 
-func (q admitTx) Line(ctx context.Context, tenantID int64, now time.Time) (l store.Line, err error) {
+func (q admitTx) Queue(ctx context.Context, tenantID int64, now time.Time) (l store.Queue, err error) {
 	if l.Account, err = q.Account(ctx, tenantID, now); err != nil {
 		return l, err
 	}

@@ -152,7 +152,7 @@ func (s *Store) Usage(ctx context.Context, tenantID int64) (store.Usage, error) 
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM runs WHERE tenant_id = ? AND admission = 'pending' AND status = 'queued'
-			ORDER BY requested_at, id LIMIT ?`, tenantID, store.LineLimit)
+			ORDER BY requested_at, id LIMIT ?`, tenantID, store.QueueLimit)
 		if err != nil {
 			return err
 		}
@@ -162,7 +162,7 @@ func (s *Store) Usage(ctx context.Context, tenantID int64) (store.Usage, error) 
 			if err := rows.Scan(&id); err != nil {
 				return err
 			}
-			u.Line = append(u.Line, id)
+			u.Queue = append(u.Queue, id)
 		}
 		return rows.Err()
 	})

@@ -179,7 +179,7 @@ func TestQuotaProperty(t *testing.T) {
 			if sum != charged {
 				rt.Fatalf("ledger sums to %d minutes, the model charged %d", sum, charged)
 			}
-			if u.Pending+u.Blocked != len(waiting) || !slices.IsSorted(u.Line) {
+			if u.Pending+u.Blocked != len(waiting) || !slices.IsSorted(u.Queue) {
 				rt.Fatalf("usage %+v, %d waiting", u, len(waiting))
 			}
 			// The stored line length, which gives a new run its position,

@@ -96,7 +96,7 @@ func testQuotaFIFO(t *testing.T, open Opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.Running != 2 || u.Pending != 1 || u.Blocked != 0 || len(u.Line) != 1 || u.Line[0] != runs[4].ID {
+	if u.Running != 2 || u.Pending != 1 || u.Blocked != 0 || len(u.Queue) != 1 || u.Queue[0] != runs[4].ID {
 		t.Fatalf("usage %+v", u)
 	}
 	checkLine(t, s, tn.ID, "after a cancel and a promotion")
@@ -236,7 +236,7 @@ func testQuotaUsages(t *testing.T, open Opener) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want.Line = nil
+			want.Queue = nil
 			if !reflect.DeepEqual(u, want) {
 				t.Fatalf("%s: Usages has %+v for tenant %d, Usage %+v", when, u, u.TenantID, want)
 			}
