@@ -86,13 +86,24 @@ func newGitHubApp(ctx context.Context, f githubAppFlags, publicURL, githubURL st
 		PublicURL: publicURL, DefaultTenant: tenant, Logger: log})
 }
 
+// tenantDirectory is what resolveTenant reads: users by name, and whether
+// a tenant exists (Usage fails with store.ErrNotFound when it does not).
+type tenantDirectory interface {
+	UserByLogin(ctx context.Context, login string) (account.User, string, error)
+	Usage(ctx context.Context, tenantID int64) (store.Usage, error)
+}
+
 // resolveTenant reads --github-default-tenant: a tenant id, or a username
-// whose personal tenant is meant.
-func resolveTenant(ctx context.Context, st account.Repo, v string) (int64, error) {
+// whose personal tenant is meant. Either must name a tenant that exists:
+// otherwise every push would be accepted and then fail in the background.
+func resolveTenant(ctx context.Context, st tenantDirectory, v string) (int64, error) {
 	if v == "" {
 		return 0, fmt.Errorf("--github-default-tenant is required with --github-app-id: it names the tenant that owns new installations")
 	}
 	if id, err := strconv.ParseInt(v, 10, 64); err == nil && id > 0 {
+		if _, err := st.Usage(ctx, id); err != nil {
+			return 0, fmt.Errorf("--github-default-tenant %d: no such tenant (give the id of an existing tenant, or the username of its owner): %w", id, err)
+		}
 		return id, nil
 	}
 	u, _, err := st.UserByLogin(ctx, strings.ToLower(v))

@@ -1,12 +1,16 @@
 package githubapp_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/runbookhq/runbook/internal/engine"
@@ -155,6 +159,57 @@ func TestPushWithInvalidWorkflow(t *testing.T) {
 	if n := len(r.runs()); n != 0 {
 		t.Fatalf("%d runs of an invalid file", n)
 	}
+}
+
+// failingProjectErrors is the real store, except that it cannot save a
+// project's error: a database that refuses one write.
+type failingProjectErrors struct{ githubapp.Repo }
+
+func (failingProjectErrors) SetProjectError(context.Context, int64, string) error {
+	return errors.New("disk I/O error")
+}
+
+// A write the trigger cannot make (the project's error) is logged with
+// what it was for; the check still tells GitHub why the file is refused.
+func TestTriggerLogsAFailedStatusWrite(t *testing.T) {
+	var logged syncBuffer
+	r := newRig(t, rigOpts{
+		repo: func(st githubapp.Repo) githubapp.Repo { return failingProjectErrors{st} },
+		log:  slog.New(slog.NewTextHandler(&logged, nil)),
+	})
+	repo := r.gh.CreateRepo(instID, "api", map[string]string{".runbook.yml": "steps:\n  - name: a\n    depends_on: [nope]\n    command: \"true\"\n"})
+	r.install()
+	p := r.project("api")
+	sha := repo.Head()
+	r.mustDeliver("push", pushPayload(p, sha))
+	r.eventually("the check", func() bool { cs := r.checksOn(sha); return len(cs) == 1 && cs[0].Status == "completed" })
+	if c := r.checksOn(sha)[0]; c.Conclusion != "failure" {
+		t.Errorf("check concluded %q, want failure", c.Conclusion)
+	}
+	r.svc.Wait()
+	out := logged.String()
+	if !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "recording the workflow's problems on the project") ||
+		!strings.Contains(out, "disk I/O error") || !strings.Contains(out, fmt.Sprintf("project=%d", p.ID)) {
+		t.Errorf("the failed write was not logged with its purpose, project and error:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer the service's goroutines may log to.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // A key of another app: GitHub's refusal is recorded on the installation's

@@ -89,6 +89,10 @@ type rigOpts struct {
 	// poll and waitUpdate set the service's Config.Poll and WaitUpdate
 	// (0: the defaults).
 	poll, waitUpdate time.Duration
+	// repo wraps the store as the service's Repo (to inject faults); log
+	// is the service's logger. nil: the store itself, and no log.
+	repo func(githubapp.Repo) githubapp.Repo
+	log  *slog.Logger
 }
 
 func newRig(t *testing.T, o rigOpts) *rig {
@@ -143,9 +147,17 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var repo githubapp.Repo = r.st
+	if o.repo != nil {
+		repo = o.repo(repo)
+	}
+	svcLog := quiet
+	if o.log != nil {
+		svcLog = o.log
+	}
 	r.newService = func() *githubapp.Service {
-		svc, err := githubapp.New(githubapp.Config{App: app, Repo: r.st, Runs: r.st, Submitter: sched, Bus: bus,
-			PublicURL: "https://runbook.example", DefaultTenant: r.tenant, Logger: quiet, Poll: o.poll, WaitUpdate: o.waitUpdate})
+		svc, err := githubapp.New(githubapp.Config{App: app, Repo: repo, Runs: r.st, Submitter: sched, Bus: bus,
+			PublicURL: "https://runbook.example", DefaultTenant: r.tenant, Logger: svcLog, Poll: o.poll, WaitUpdate: o.waitUpdate})
 		if err != nil {
 			t.Fatal(err)
 		}

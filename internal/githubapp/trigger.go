@@ -55,7 +55,7 @@ func (s *Service) run(ctx context.Context, p Project, ev Event) (RunLink, error)
 	}
 	if !in.SuspendedAt.IsZero() {
 		msg := suspendedMsg(in.ID)
-		_ = s.cfg.Repo.SetInstallationError(ctx, in.ID, msg)
+		s.logWrite(s.cfg.Repo.SetInstallationError(ctx, in.ID, msg), "recording that the installation is suspended", "installation", in.ID)
 		return RunLink{}, &github.AppError{Kind: github.ErrSuspended, Msg: msg}
 	}
 	owner, repo := splitName(p.FullName)
@@ -71,7 +71,7 @@ func (s *Service) run(ctx context.Context, p Project, ev Event) (RunLink, error)
 		return link, err
 	}
 	if in.LastError != "" { // GitHub answers again: the problem is gone
-		_ = s.cfg.Repo.SetInstallationError(ctx, in.ID, "")
+		s.logWrite(s.cfg.Repo.SetInstallationError(ctx, in.ID, ""), "clearing the installation's error", "installation", in.ID)
 	}
 	if _, perr := workflow.Parse(github.WorkflowFile, src); perr != nil {
 		var list workflow.ErrorList
@@ -80,12 +80,12 @@ func (s *Service) run(ctx context.Context, p Project, ev Event) (RunLink, error)
 		}
 		// Also on the project, one "file:line:col: message" a line, so the
 		// UI shows the problems by line, not only the check on GitHub.
-		_ = s.cfg.Repo.SetProjectError(ctx, p.ID, list.Error())
+		s.logWrite(s.cfg.Repo.SetProjectError(ctx, p.ID, list.Error()), "recording the workflow's problems on the project", "project", p.ID)
 		return link, s.finalCheck(ctx, link, github.CheckReport{Status: github.StatusCompleted,
 			Conclusion: github.ConclusionFailure, Problems: list})
 	}
 	if p.LastError != "" { // the file parses again
-		_ = s.cfg.Repo.SetProjectError(ctx, p.ID, "")
+		s.logWrite(s.cfg.Repo.SetProjectError(ctx, p.ID, ""), "clearing the project's error", "project", p.ID)
 	}
 
 	claimed, isNew, err := s.cfg.Repo.ClaimRunLink(ctx, link)
@@ -116,7 +116,8 @@ func (s *Service) run(ctx context.Context, p Project, ev Event) (RunLink, error)
 	if err != nil {
 		// The run goes on; without a check there is nothing to report to.
 		s.recordAppError(ctx, in.ID, err)
-		_ = s.cfg.Repo.SetProjectError(ctx, p.ID, "could not create the check run: "+err.Error())
+		s.logWrite(s.cfg.Repo.SetProjectError(ctx, p.ID, "could not create the check run: "+err.Error()),
+			"recording the failed check run on the project", "project", p.ID)
 		link.Reported = "completed"
 		return link, s.cfg.Repo.UpdateRunLink(ctx, link)
 	}
@@ -138,6 +139,16 @@ func (s *Service) finalCheck(ctx context.Context, l RunLink, r github.CheckRepor
 		s.recordAppError(ctx, l.InstallationID, err)
 	}
 	return err
+}
+
+// logWrite logs the failure of a write that records a state for people
+// to see (an installation's or a project's error): the trigger goes on
+// without it, since the check run on GitHub says the same, but an
+// operator must learn that the database refused it.
+func (s *Service) logWrite(err error, what string, args ...any) {
+	if err != nil {
+		s.log.Error("could not save a status: "+what, append(args, "err", err)...)
+	}
 }
 
 func splitName(full string) (owner, repo string) {
