@@ -76,10 +76,13 @@ func (d *decider) reuse(i int, reason string) bool {
 
 func (d *decider) cancelRequested(reason string) bool {
 	if d.s.CancelRequested {
-		return false
+		// A state stored before queued steps were cancelled at once may
+		// still hold some: a cancel ends them.
+		return d.cancelQueued()
 	}
 	d.s.CancelRequested = true
 	if d.s.Failed {
+		d.cancelQueued()
 		return true // first cause wins; the run is already stopping
 	}
 	stop := "run cancelled"
@@ -177,16 +180,54 @@ func (d *decider) fail(i int, why string) {
 
 // stop cancels steps that have not started and asks running ones to stop;
 // those end when their own exit event arrives.
+//
+// A queued step has not started (drivers report StepStarted before they run
+// anything), and nothing may ever report its end: no worker may be able to
+// take it. So it is cancelled now, never waited for; its CancelStep only
+// tells a driver that holds it not to start it.
 func (d *decider) stop(why string) {
 	d.s.StopReason = why
 	for i := range d.s.Steps {
 		switch p := &d.s.Steps[i]; p.Status {
 		case StepWaiting, StepRetrying:
 			d.setStatus(i, StepCancelled, why)
-		case StepQueued, StepRunning:
+		case StepQueued:
+			d.cancelQueuedStep(i, why)
+		case StepRunning:
 			d.cmds = append(d.cmds, Command{Kind: CancelStep, Step: p.Name, Attempt: p.Attempt})
 		}
 	}
+}
+
+// cancelQueued cancels the queued steps of a run that is already stopping,
+// as stop does; it reports whether there were any.
+func (d *decider) cancelQueued() bool {
+	found := false
+	for i := range d.s.Steps {
+		if d.s.Steps[i].Status == StepQueued {
+			d.cancelQueuedStep(i, d.s.StopReason)
+			found = true
+		}
+	}
+	return found
+}
+
+// cancelQueuedStep cancels queued step i. A StartStep issued for it by this
+// same Decide is withdrawn instead of being followed by its CancelStep.
+func (d *decider) cancelQueuedStep(i int, why string) {
+	p := &d.s.Steps[i]
+	start := Command{Kind: StartStep, Step: p.Name, Attempt: p.Attempt, Timeout: d.s.Workflow.Steps[i].Timeout}
+	if j := slices.Index(d.cmds, start); j >= 0 {
+		d.cmds = slices.Delete(d.cmds, j, j+1)
+		// Never handed out: the attempt did not happen.
+		p = d.step(i)
+		if p.Attempt--; p.Attempt == 0 {
+			p.QueuedAt = time.Time{}
+		}
+	} else {
+		d.cmds = append(d.cmds, Command{Kind: CancelStep, Step: p.Name, Attempt: p.Attempt})
+	}
+	d.setStatus(i, StepCancelled, why)
 }
 
 // queue starts the next attempt of step i.

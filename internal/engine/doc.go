@@ -31,11 +31,16 @@
 // with continue_on_error its dependents proceed; otherwise the run fails.
 //
 // Fail-fast and cancel share one mechanism: the run records its reason, every
-// waiting or retrying step is cancelled at once, and every queued or running
+// waiting, retrying or queued step is cancelled at once, and every running
 // step gets a CancelStep and is cancelled when its own end arrives (any
 // outcome, except exit code 0, which records succeeded: the work completed).
-// No step starts once the run is failing or cancelling. The first cause wins:
-// a cancel after a failure leaves the run failed.
+// A queued step gets a CancelStep too, so that a driver holding it does not
+// start it; the run never waits for it, since no worker may ever take it.
+// Drivers therefore apply StepStarted before they run anything, and run
+// nothing when the engine does not accept it. No step starts once the run is
+// failing or cancelling. The first cause wins: a cancel after a failure
+// leaves the run failed (it still cancels a queued step left in a state
+// stored by an older version).
 //
 // StepReused, only before RunRequested and only for a waiting step, marks it
 // succeeded without running it: a re-run of the failed steps of an earlier

@@ -70,9 +70,10 @@ func TestDecideScenarios(t *testing.T) {
 			name: "if that cannot be evaluated fails the step and the run",
 			wf:   wf(step("B"), step("A", iff(badIf))),
 			turns: []turn{
-				// A is evaluated after B started (file order), so B is started then stopped.
-				{ev: requested(), want: []Command{start("B", 1), stop("B", 1)}},
-				{ev: exited("B", 1, 143), want: []Command{finish(RunFailed, `step "A" failed (`+badWhy+`)`)}},
+				// A is evaluated after B was queued (file order), in the same
+				// Decide: B's StartStep is withdrawn, not followed by a stop.
+				{ev: requested(), want: []Command{finish(RunFailed, `step "A" failed (`+badWhy+`)`)}},
+				{ev: exited("B", 1, 143), ignored: true},
 			},
 			run:     RunFailed,
 			steps:   map[string]StepStatus{"A": StepFailed, "B": StepCancelled},
@@ -191,6 +192,8 @@ func TestDecideScenarios(t *testing.T) {
 			wf:   wf(step("A"), step("B"), step("C", after("A"))),
 			turns: []turn{
 				{ev: requested(), want: []Command{start("A", 1), start("B", 1)}},
+				{ev: started("A", 1)},
+				{ev: started("B", 1)},
 				{ev: cancel(""), want: []Command{stop("A", 1), stop("B", 1)}},
 				{ev: cancel("again"), ignored: true},
 				{ev: exited("A", 1, 0)},
@@ -204,12 +207,42 @@ func TestDecideScenarios(t *testing.T) {
 			wf:   wf(step("A"), step("B")),
 			turns: []turn{
 				{ev: requested(), want: []Command{start("A", 1), start("B", 1)}},
+				{ev: started("B", 1)},
 				{ev: exited("A", 1, 1), want: []Command{stop("B", 1)}},
 				{ev: cancel("too late")},
 				{ev: exited("B", 1, 1), want: []Command{finish(RunFailed, `step "A" failed (exit code 1)`)}},
 			},
 			run:   RunFailed,
 			steps: map[string]StepStatus{"A": StepFailed, "B": StepCancelled},
+		},
+		{
+			// Issue 13: a step no worker can take (runs_on matches none)
+			// never reports; the run must not wait for it.
+			name: "fail-fast cancels a queued step at once: the run never waits for an attempt nobody took",
+			wf:   wf(step("Arm"), step("Bad"), step("After", after("Arm"))),
+			turns: []turn{
+				{ev: requested(), want: []Command{start("Arm", 1), start("Bad", 1)}},
+				{ev: started("Bad", 1)},
+				{ev: exited("Bad", 1, 1), want: []Command{stop("Arm", 1), finish(RunFailed, `step "Bad" failed (exit code 1)`)}},
+				{ev: started("Arm", 1), ignored: true},
+				{ev: exited("Arm", 1, 0), ignored: true},
+			},
+			run:     RunFailed,
+			steps:   map[string]StepStatus{"Arm": StepCancelled, "Bad": StepFailed, "After": StepCancelled},
+			reasons: map[string]string{"Arm": `run failed: step "Bad" failed`},
+		},
+		{
+			name: "cancel ends queued steps at once and waits only for running ones",
+			wf:   wf(step("Q"), step("R"), step("W", after("Q"))),
+			turns: []turn{
+				{ev: requested(), want: []Command{start("Q", 1), start("R", 1)}},
+				{ev: started("R", 1)},
+				{ev: cancel("stopped by bob"), want: []Command{stop("Q", 1), stop("R", 1)}},
+				{ev: started("Q", 1), ignored: true},
+				{ev: exited("R", 1, 143), want: []Command{finish(RunCancelled, "stopped by bob")}},
+			},
+			run:   RunCancelled,
+			steps: map[string]StepStatus{"Q": StepCancelled, "R": StepCancelled, "W": StepCancelled},
 		},
 		{
 			name: "stale and duplicate events are ignored, FinishRun comes once",

@@ -92,6 +92,10 @@ type driver struct {
 
 	cancelOdds int // per event, 1 in cancelOdds delivers a cancel; 0: never
 	failPct    int // percentage of attempts that fail
+	// unclaimPct is the percentage of StartSteps no worker ever takes
+	// (runs_on that no worker matches): they are never reported at all.
+	unclaimPct int
+	stuck      []attempt // such attempts
 }
 
 func TestDecideProperties(t *testing.T) {
@@ -120,6 +124,64 @@ func TestDecideProperties(t *testing.T) {
 	})
 }
 
+// TestDecideStopEndsUnclaimedSteps: some attempts are never taken by any
+// worker and so never report anything. Whatever state the other steps are
+// in (waiting, queued, running, retrying, ended), a fail-fast or a cancel
+// must end the run as soon as every attempt that reported its start has
+// reported its end: the engine never waits for an attempt nobody runs.
+func TestDecideStopEndsUnclaimedSteps(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		w := genWorkflow(t)
+		d := &driver{t: t, wf: w, s: New(w, Vars{Branch: "main"}), outcome: map[attempt]int{}, final: map[string]StepState{},
+			cancelOdds: rapid.SampledFrom([]int{0, 10, 60}).Draw(t, "cancel_odds"),
+			failPct:    rapid.SampledFrom([]int{0, 10, 30, 60}).Draw(t, "fail_pct"),
+			unclaimPct: rapid.SampledFrom([]int{10, 30, 100}).Draw(t, "unclaim_pct"),
+		}
+		d.deliver(requested())
+		d.drain()
+		if !d.s.Status.Terminal() {
+			// Nothing more will be reported. Only a healthy run may wait
+			// (for a worker that can take its queued steps); a run that is
+			// failing or cancelling must have ended.
+			if d.s.Failed || d.s.CancelRequested {
+				t.Fatalf("run %s is stopping (%s) but still waits with every started attempt reported: %+v", d.s.Status, d.s.StopReason, d.s.Steps)
+			}
+			queued := 0
+			for _, st := range d.s.Steps {
+				if st.Status == StepQueued {
+					queued++
+				}
+			}
+			if queued == 0 {
+				t.Fatalf("healthy run %s waits with no queued step: %+v", d.s.Status, d.s.Steps)
+			}
+			d.deliver(cancel("nobody can take the queued steps"))
+			d.drain()
+			if !d.s.Status.Terminal() {
+				t.Fatalf("run still %s after a cancel with every started attempt reported: %+v", d.s.Status, d.s.Steps)
+			}
+		}
+		for _, a := range d.stuck {
+			if st := d.s.Steps[d.wf.StepIndex(a.step)]; st.Attempt == a.attempt && st.Status != StepCancelled {
+				t.Fatalf("step %s ended %s on attempt %d, which never ran", st.Name, st.Status, a.attempt)
+			}
+		}
+		d.checkEnd()
+	})
+}
+
+// drain delivers events until every attempt a worker took has reported its
+// end and every retry is due.
+func (d *driver) drain() {
+	for range 5000 {
+		if len(d.running) == 0 && len(d.retries) == 0 {
+			return
+		}
+		d.step()
+	}
+	d.t.Fatalf("still %d attempts and %d retries outstanding after 5000 events", len(d.running), len(d.retries))
+}
+
 // step delivers one random event.
 func (d *driver) step() {
 	t := d.t
@@ -137,7 +199,7 @@ func (d *driver) step() {
 	}
 	n := len(d.running) + len(d.retries)
 	if n == 0 {
-		if !d.s.Status.Terminal() {
+		if !d.s.Status.Terminal() && len(d.stuck) == 0 {
 			t.Fatalf("run %s stalled: no command outstanding, steps %+v", d.s.Status, d.s.Steps)
 		}
 		return
@@ -248,6 +310,10 @@ func (d *driver) command(c Command) {
 		}
 		if st := d.s.Steps[i]; st.Status != StepQueued || st.Attempt != c.Attempt || c.Timeout != d.wf.Steps[i].Timeout {
 			t.Fatalf("StartStep %+v does not match step state %+v", c, st)
+		}
+		if d.unclaimPct > 0 && rapid.IntRange(0, 99).Draw(t, "unclaimable") < d.unclaimPct {
+			d.stuck = append(d.stuck, attempt{step: c.Step, attempt: c.Attempt})
+			return
 		}
 		d.running = append(d.running, attempt{step: c.Step, attempt: c.Attempt})
 	case ScheduleRetry:

@@ -188,3 +188,31 @@ func TestAllStepsReusedFinishesOnRunRequested(t *testing.T) {
 		t.Fatalf("run %s, want succeeded", s.Status)
 	}
 }
+
+// A state stored by a version that waited for queued steps to report can
+// hold a failed run with a queued step no worker will ever take. A cancel
+// must end it, although the first cause (the failure) wins the status.
+func TestCancelEndsAWedgedStoredRun(t *testing.T) {
+	w := wf(step("Arm"), step("Bad"))
+	s, _ := mustDecide(t, New(w, Vars{}), requested())
+	s, _ = mustDecide(t, s, started("Bad", 1))
+	// What the older rules left: Bad failed, Arm still queued.
+	s.Steps[1].Status, s.Steps[1].Reason = StepFailed, "exit code 1"
+	s.Failed, s.Reason, s.StopReason = true, `step "Bad" failed (exit code 1)`, `run failed: step "Bad" failed`
+	js, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := Restore(w, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, cmds := mustDecide(t, stored, cancel("stuck"))
+	want := []Command{stop("Arm", 1), finish(RunFailed, `step "Bad" failed (exit code 1)`)}
+	if !reflect.DeepEqual(cmds, want) {
+		t.Fatalf("commands %+v, want %+v", cmds, want)
+	}
+	if st := next.Steps[0]; st.Status != StepCancelled || st.Reason != s.StopReason {
+		t.Errorf("Arm %+v, want cancelled with the stop reason", st)
+	}
+}

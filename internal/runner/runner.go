@@ -68,10 +68,12 @@ func Run(ctx context.Context, wf *workflow.Workflow, cfg Config) (Result, error)
 }
 
 // envelope carries an event to the loop; applied, when set, is closed once
-// the loop has applied it.
+// the loop has applied it, and running then says whether the step is running
+// at the event's attempt.
 type envelope struct {
 	e       engine.Event
 	applied chan struct{}
+	running *bool
 }
 
 type driver struct {
@@ -95,6 +97,7 @@ func (d *driver) loop(ctx context.Context) (Result, error) {
 	for !state.Status.Terminal() {
 		var e engine.Event
 		var applied chan struct{}
+		var running *bool
 		if len(pending) > 0 {
 			e, pending = pending[0], pending[1:]
 		} else {
@@ -104,7 +107,7 @@ func (d *driver) loop(ctx context.Context) (Result, error) {
 			}
 			select {
 			case env := <-d.events:
-				e, applied = env.e, env.applied
+				e, applied, running = env.e, env.applied, env.running
 			case <-done:
 				cancelled = true
 				e = engine.Event{Kind: engine.CancelRequested, Time: time.Now(), Reason: cancelReason(ctx)}
@@ -118,6 +121,10 @@ func (d *driver) loop(ctx context.Context) (Result, error) {
 		log = append(log, e)
 		d.notify(state, next)
 		state = next
+		if running != nil {
+			i := d.wf.StepIndex(e.Step)
+			*running = i >= 0 && next.Steps[i].Status == engine.StepRunning && next.Steps[i].Attempt == e.Attempt
+		}
 		if applied != nil {
 			close(applied)
 		}
@@ -126,7 +133,9 @@ func (d *driver) loop(ctx context.Context) (Result, error) {
 		}
 	}
 	// Every step is terminal, so every executor call has returned or is
-	// returning; wait so no goroutine outlives the run.
+	// returning; wait so no goroutine outlives the run. A step cancelled
+	// while queued may still be sending its StepStarted: done releases it.
+	d.closeDone()
 	d.wg.Wait()
 	if d.cfg.Observer != nil {
 		d.cfg.Observer.RunFinished(state)
@@ -174,13 +183,13 @@ func (d *driver) carryOut(ctx context.Context, c engine.Command) {
 // send delivers an event from a step goroutine or timer to the loop. A run
 // cannot end while a step goroutine still owes it an event, but a retry timer
 // may fire after the end.
-func (d *driver) send(e engine.Event) { d.sendAndWait(e, nil) }
+func (d *driver) send(e engine.Event) { d.sendAndWait(e, nil, nil) }
 
 // sendAndWait is send that also waits until the loop has applied e and told
 // the observer, when applied is not nil.
-func (d *driver) sendAndWait(e engine.Event, applied chan struct{}) {
+func (d *driver) sendAndWait(e engine.Event, applied chan struct{}, running *bool) {
 	select {
-	case d.events <- envelope{e, applied}:
+	case d.events <- envelope{e, applied, running}:
 	case <-d.done:
 		return
 	}
@@ -230,9 +239,14 @@ func (d *driver) start(c engine.Command) {
 		defer d.wg.Done()
 		defer cancel()
 		// Wait until the loop has applied StepStarted, so observers hear
-		// "started" before the step's first line.
-		applied := make(chan struct{})
-		d.sendAndWait(engine.Event{Kind: engine.StepStarted, Time: time.Now(), Step: spec.Step, Attempt: spec.Attempt}, applied)
+		// "started" before the step's first line. A step the engine
+		// cancelled while it was queued is not started: its attempt has
+		// ended already.
+		applied, running := make(chan struct{}), false
+		d.sendAndWait(engine.Event{Kind: engine.StepStarted, Time: time.Now(), Step: spec.Step, Attempt: spec.Attempt}, applied, &running)
+		if !running {
+			return
+		}
 		res, logErr := d.execute(stepCtx, spec)
 		e := engine.Event{Time: time.Now(), Step: spec.Step, Attempt: spec.Attempt}
 		switch {

@@ -21,6 +21,12 @@ type Transition struct {
 	Commands  []engine.Command
 	Outbox    []Command // to enqueue; ID, RunID, TenantID and lease fields unset
 	Changed   []int     // indexes of the steps whose projection changed
+	// Withdraw lists the start_step commands (Step, Attempt) of attempts
+	// the engine cancelled while they were queued: the driver marks each
+	// done in the same transaction unless a live lease holds it (its holder
+	// gets the cancel_step), so a step no worker can take leaves no
+	// command behind.
+	Withdraw []Command
 	// Noop: Decide ignored the event. Nothing is written or logged: the
 	// state is identical, so replaying the log without it gives the same
 	// result.
@@ -53,8 +59,12 @@ func NewTransition(prev engine.State, prevJSON []byte, e engine.Event, now time.
 		return t, nil
 	}
 	for i := range next.Steps {
-		if !sameStep(prev.Steps[i], next.Steps[i]) {
+		p, n := prev.Steps[i], next.Steps[i]
+		if !sameStep(p, n) {
 			t.Changed = append(t.Changed, i)
+		}
+		if p.Status == engine.StepQueued && n.Status == engine.StepCancelled && p.Attempt == n.Attempt {
+			t.Withdraw = append(t.Withdraw, Command{Kind: CommandStartStep, Step: n.Name, Attempt: n.Attempt})
 		}
 	}
 	for _, c := range cmds {

@@ -148,6 +148,11 @@ func record(ctx context.Context, tx pgx.Tx, runID, tenantID int64, tr store.Tran
 			runID, tenantID, c.Kind, c.Step, c.Attempt, int64(c.Timeout), c.Status, c.Reason, c.AvailableAt, now, labels)
 		notify = notify || !c.AvailableAt.After(now)
 	}
+	for _, c := range tr.Withdraw { // see store.Transition.Withdraw
+		b.Queue(`UPDATE outbox SET done_at = $1 WHERE run_id = $2 AND kind = 'start_step'
+			AND step = $3 AND attempt = $4 AND done_at IS NULL AND (lease_until IS NULL OR lease_until <= $1)`,
+			now, runID, c.Step, c.Attempt)
+	}
 	if notify {
 		// Delivered at commit, to every listening claimer (identical
 		// notifications of one transaction are folded into one). A retry's

@@ -132,5 +132,12 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, runID, tenantID int64, t
 			return err
 		}
 	}
+	for _, c := range tr.Withdraw { // see store.Transition.Withdraw
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET done_at = ?1 WHERE run_id = ?2 AND kind = 'start_step'
+			AND step = ?3 AND attempt = ?4 AND done_at IS NULL AND (lease_until IS NULL OR lease_until <= ?1)`,
+			now.UnixMicro(), runID, c.Step, c.Attempt); err != nil {
+			return err
+		}
+	}
 	return nil
 }

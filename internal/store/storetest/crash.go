@@ -42,11 +42,15 @@ func CrashChild(s store.Store) {
 		if err != nil {
 			fail(err)
 		}
+		// Every step starts before the first one fails, so that each event
+		// counts (a step still queued at the failure would be cancelled at
+		// once, and its later events ignored and not logged).
 		evs := []engine.Event{{Kind: engine.RunRequested}}
 		for i := range 10 {
-			step := fmt.Sprintf("s%d", i)
-			evs = append(evs, engine.Event{Kind: engine.StepStarted, Step: step, Attempt: 1},
-				engine.Event{Kind: engine.StepExited, Step: step, Attempt: 1, ExitCode: i % 2})
+			evs = append(evs, engine.Event{Kind: engine.StepStarted, Step: fmt.Sprintf("s%d", i), Attempt: 1})
+		}
+		for i := range 10 {
+			evs = append(evs, engine.Event{Kind: engine.StepExited, Step: fmt.Sprintf("s%d", i), Attempt: 1, ExitCode: i % 2})
 		}
 		for _, e := range evs {
 			if _, _, err := s.Apply(ctx, r.ID, e); err != nil {

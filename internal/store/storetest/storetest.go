@@ -60,6 +60,7 @@ func Run(t *testing.T, storage Storage) {
 		{"CancelRouting", testCancelRouting},
 		{"WorkersAndWaiting", testWorkersAndWaiting},
 		{"AttemptOutcomeOnce", testAttemptOutcomeOnce},
+		{"QueuedCancelWithdrawn", testQueuedCancelWithdrawn},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

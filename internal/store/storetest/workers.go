@@ -369,3 +369,70 @@ func testClaimNext(t *testing.T, open Opener) {
 		t.Fatalf("w2 took %+v, want b's retry_due", got)
 	}
 }
+
+// A step cancelled while queued ends at once (the engine no longer waits
+// for it), and its start_step is withdrawn in the same transaction unless
+// a live lease holds it: a step no worker can take leaves nothing behind,
+// while a claimer holding one hears of it through cancel_step.
+func testQueuedCancelWithdrawn(t *testing.T, open Opener) {
+	clk := NewClock()
+	s := open(t, store.WithClock(clk.Now))
+	ctx := context.Background()
+	tn := tenant(t, s, "acme")
+	r := createRun(t, s, tn.ID, `steps:
+  - {name: arm, command: "true", runs_on: {arch: arm64}}
+  - {name: held, command: "true", runs_on: {arch: riscv}}
+  - {name: bad, command: "false"}
+`, workflow.Vars{})
+	apply(t, s, r.ID, engine.Event{Kind: engine.RunRequested})
+	any := claimFor(t, s, store.Claim{Owner: "w-any", Lease: time.Minute})
+	if len(any) != 1 || any[0].Step != "bad" {
+		t.Fatalf("a worker without labels claimed %+v, want bad", any)
+	}
+	// A claimer holds held's start_step (a live lease) but has not started it.
+	if got := claimFor(t, s, store.Claim{Owner: "w-riscv", Lease: time.Minute, Labels: map[string]string{"arch": "riscv"}}); len(got) != 1 || got[0].Step != "held" {
+		t.Fatalf("riscv claim = %+v, want held", got)
+	}
+	apply(t, s, r.ID, engine.Event{Kind: engine.StepStarted, Step: "bad", Attempt: 1})
+	st, cmds := apply(t, s, r.ID, engine.Event{Kind: engine.StepExited, Step: "bad", Attempt: 1, ExitCode: 1})
+	if err := s.CompleteCommand(ctx, any[0].ID, "w-any"); err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != engine.RunFailed {
+		t.Fatalf("run %s after bad failed, want failed at once; commands %+v", st.Status, cmds)
+	}
+	// The arm64 step's start_step is gone: an arm64 worker that comes
+	// later finds only the cancel_step and the run's end.
+	kinds := map[string]int{}
+	for _, c := range claimFor(t, s, store.Claim{Owner: "w-arm", Lease: time.Minute, Labels: map[string]string{"arch": "arm64"}}) {
+		kinds[string(c.Kind)+" "+c.Step]++
+		if err := s.CompleteCommand(ctx, c.ID, "w-arm"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if kinds["start_step arm"] != 0 || kinds["cancel_step arm"] != 1 || kinds["finish_run "] != 1 {
+		t.Fatalf("an arm64 worker claimed %v: want arm's cancel_step and finish_run, not its start_step", kinds)
+	}
+	// held's start_step stays with its holder, who completes it.
+	if err := s.CompleteCommand(ctx, mustHeld(t, s, clk), "w-riscv"); err != nil {
+		t.Fatalf("the holder could not complete held's start_step: %v", err)
+	}
+	if stats, err := s.Stats(ctx); err != nil || stats.CommandsDue != 1 {
+		t.Fatalf("Stats = %+v, %v: want only held's cancel_step due (routed to its holder)", stats, err)
+	}
+}
+
+// mustHeld returns the id of the start_step w-riscv holds, found by
+// claiming again after its lease ran out.
+func mustHeld(t *testing.T, s store.Store, clk *Clock) int64 {
+	t.Helper()
+	clk.Advance(2 * time.Minute)
+	got := claimFor(t, s, store.Claim{Owner: "w-riscv", Lease: time.Minute, Labels: map[string]string{"arch": "riscv"}})
+	for _, c := range got {
+		if c.Kind == store.CommandStartStep && c.Step == "held" {
+			return c.ID
+		}
+	}
+	t.Fatalf("held's start_step was withdrawn although a live lease held it; the claim gave %+v", got)
+	return 0
+}
