@@ -165,6 +165,29 @@ await test('deep-link-sign-in', async (page, shot) => {
   }
 });
 
+await test('line-number-link', async (page, shot) => {
+  await signUp(page);
+  await startRun(page, "steps:\n  - { name: count, command: 'seq 1 30' }\n");
+  await node(page, 'count').and(page.locator('[data-status="succeeded"]')).waitFor(T);
+  await node(page, 'count').click();
+  const ln = page.locator('.log-row[data-n="12"] .ln');
+  await ln.waitFor(T);
+  // The number's own link is the deep link (what "Copy link address" copies).
+  const href = await ln.evaluate((a) => a.href);
+  assert.equal(href, page.url().replace(/#.*/, '') + '#count:L12');
+  const tab = await page.context().newPage();
+  const w = guard(tab);
+  await tab.goto(href);
+  await tab.locator('.log-row.target[data-n="12"]').waitFor(T);
+  w.check();
+  await tab.close();
+  // A plain click marks the line and puts the same link in the address bar.
+  await page.locator('.log-row[data-n="7"] .ln').click();
+  await page.locator('.log-row.target[data-n="7"]').waitFor(T);
+  assert.ok(page.url().endsWith('#count:L7'), page.url());
+  await shot('line-7');
+});
+
 await test('diamond', async (page, shot) => {
   await signUp(page);
   await startRun(page, `name: Diamond
