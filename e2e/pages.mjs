@@ -9,6 +9,7 @@ import { createServer } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
+import { guard } from './guard.mjs';
 
 const SECRET = 'e2e-webhook-secret';
 const SHA = 'a'.repeat(40);
@@ -129,11 +130,13 @@ export default async function pagesTests({ browser, bin, work, base: mainBase, r
     if (process.env.E2E_ONLY && !new RegExp(process.env.E2E_ONLY).test(name)) return;
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: base, ...opts });
     const page = await ctx.newPage();
+    const watch = guard(page);
     let n = 0;
     const shot = (what) => page.screenshot({ path: join(shots, `${name}-${++n}-${what}.png`), fullPage: true });
     const t0 = Date.now();
     try {
       await fn(page, shot);
+      watch.check();
       results.push(`ok   ${name} (${Date.now() - t0} ms)`);
     } catch (e) {
       await shot('failure').catch(() => {});
@@ -165,6 +168,8 @@ export default async function pagesTests({ browser, bin, work, base: mainBase, r
     '--data-dir', join(work, 'data-pages'), '--admins', 'e2e-admin', '--public-url', 'http://127.0.0.1:1',
     '--github-app-id', '12345', '--github-app-key-file', keyFile, '--github-webhook-secret', SECRET,
     '--github-api-url', `${gh.url}/`, '--github-default-tenant', '1',
+    // "Sign in with GitHub" configured; GitLab is not.
+    '--github-client-id', 'e2e-client', '--github-client-secret', 'e2e-client-secret',
   ]);
   base = await basePromise;
   try {
@@ -180,6 +185,18 @@ export default async function pagesTests({ browser, bin, work, base: mainBase, r
     await until('3 projects', async () => (await call(base, 'GET', `/api/v1/tenants/${tenant}/projects`, admin)).projects.length === 3);
     await webhook(base, 'installation', { action: 'suspend', installation: { id: 8, account: { login: 'globex' } } });
     await until('a suspended project', async () => (await call(base, 'GET', `/api/v1/tenants/${tenant}/projects`, admin)).projects.some((p) => /suspended/.test(p.last_error ?? '')));
+
+    await run('oauth-buttons', async (page, shot) => {
+      // Only the configured provider has a button, and it starts a login.
+      await page.goto('/login');
+      const gh = page.getByRole('link', { name: 'Sign in with GitHub' });
+      await gh.waitFor();
+      assert.equal(await page.getByRole('link', { name: /^Sign in with/ }).count(), 1, 'one OAuth button');
+      assert.equal(await gh.getAttribute('href'), '/auth/github/login');
+      const start = await fetch(base + '/auth/github/login', { redirect: 'manual' });
+      assert.equal(start.status, 302, 'the button starts a login');
+      await shot('login');
+    });
 
     const login = async (page, name = 'e2e-admin') => {
       await page.goto('/login');

@@ -105,7 +105,10 @@ func clientIP(r *http.Request) string {
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	var in struct{ Login, Password string }
+	var in struct {
+		Login, Password string
+		Cookie          bool // a browser's login: the refresh token goes in the HttpOnly cookie (ADR 0021)
+	}
 	if !s.decode(w, r, &in) {
 		return
 	}
@@ -114,7 +117,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.accountError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, viewTokens(t))
+	writeJSON(w, http.StatusOK, s.refreshed(w, t, in.Cookie))
 }
 
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {

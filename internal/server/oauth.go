@@ -123,6 +123,7 @@ func CallbackURL(publicURL, provider string) string {
 func (s *Server) oauthRoutes() {
 	s.handle("GET /auth/{provider}/login", s.oauthLogin)
 	s.handle("GET /auth/{provider}/callback", s.oauthCallback)
+	s.handle("GET /api/v1/auth/providers", s.authProviders)
 }
 
 var providerTitles = map[string]string{"github": "GitHub", "gitlab": "GitLab"}

@@ -46,6 +46,7 @@ var routes = []route{
 	{"DELETE", "/api/v1/user/tokens/{id}", signedIn},
 	{"GET", "/auth/{provider}/login", public},
 	{"GET", "/auth/{provider}/callback", public},
+	{"GET", "/api/v1/auth/providers", public},
 	{"POST", "/api/v1/tenants/{tenant}/runs", tenantMember},
 	{"GET", "/api/v1/tenants/{tenant}/runs", tenantMember},
 	{"GET", "/api/v1/tenants/{tenant}/runs/{run}", tenantMember},

@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react';
 import { logout, me, onSession, refresh } from './lib/api';
 import { navigate, onLinkClick, useLocation } from './lib/router';
 import type { Me } from './lib/types';
-import { LoginPage, SignUpPage } from './pages/Auth';
+import { LoginPage, SignUpPage, safePath, takeReturnPath } from './pages/Auth';
 import { RunsPage } from './pages/Runs';
 import { NewRunPage } from './pages/NewRun';
 import { RunPage } from './pages/Run';
@@ -21,15 +21,25 @@ export default function App() {
         setUser(null);
       }
     };
-    // An OAuth login ends at /#/login/done with the refresh cookie set.
-    if (location.hash === '#/login/done') history.replaceState(null, '', '/');
-    refresh().then((ok) => (ok ? load() : setUser(null)), () => setUser(null));
+    // An OAuth login ends at /#/login/done with the refresh cookie set; it
+    // goes on to the page that asked for the sign-in.
+    const oauthDone = location.hash === '#/login/done';
+    if (oauthDone) history.replaceState(null, '', takeReturnPath() ?? '/');
+    refresh(oauthDone).then((ok) => (ok ? load() : setUser(null)), () => setUser(null));
     return onSession((inNow) => (inNow ? load() : setUser(null)));
   }, []);
 
   if (user === undefined) return <div className="center muted">Loading…</div>;
   const open = loc.path === '/login' || loc.path === '/signup';
-  if (!user) return loc.path === '/signup' ? <SignUpPage /> : <LoginPage />;
+  // Signed out, any page asks for a sign-in where it is, and the sign-in
+  // goes back to it: a deep link survives. /login and /signup carry the
+  // page in ?next=.
+  const next = open ? safePath(loc.query.get('next')) ?? '/' : location.pathname + location.search + location.hash;
+  if (!user) return loc.path === '/signup' ? <SignUpPage next={next} /> : <LoginPage next={next} />;
+  if (open && next !== '/') {
+    queueMicrotask(() => navigate(next, true));
+    return null;
+  }
   if (open || loc.path === '/') {
     const t = user.memberships.find((m) => m.personal) ?? user.memberships[0];
     queueMicrotask(() => navigate(t ? `/t/${t.tenant_id}/runs` : '/none', true));

@@ -47,6 +47,8 @@ describe('LogViewer rows', () => {
     expect(rest.style.color).toBe('');
     expect(document.querySelector('.log-box')!.textContent).not.toContain('\x1b');
 
+    // The number links to the deep link the run page reads, not "#L2".
+    expect(row(2).querySelector('.ln')!.getAttribute('href')).toBe('#build:L2');
     fireEvent.click(row(2).querySelector('.ln')!);
     expect(onLine).toHaveBeenCalledWith(2);
     await screen.findByText(/3 lines/);

@@ -20,11 +20,15 @@ interface Props {
   onLine: (n: number) => void;
 }
 
-const Row = memo(function Row({ l, n, top, hit, target, onLine }: { l?: LogLine; n: number; top: number; hit: boolean; target: boolean; onLine: (n: number) => void }) {
+const Row = memo(function Row({ l, n, top, hit, target, onLine, link }: { l?: LogLine; n: number; top: number; hit: boolean; target: boolean; onLine: (n: number) => void; link: string }) {
   const spans = l ? parseAnsi(l.text).spans : [];
   return (
     <div className={`log-row${l?.stream === 'stderr' ? ' stderr' : ''}${hit ? ' hit' : ''}${target ? ' target' : ''}`} style={{ top }} data-n={n}>
-      <a className="ln" href={`#L${n}`} onClick={(e) => { e.preventDefault(); onLine(n); }}>{n}</a>
+      <a className="ln" href={`${link}:L${n}`} onClick={(e) => {
+        if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return; // a new tab opens the link
+        e.preventDefault();
+        onLine(n);
+      }}>{n}</a>
       <span className="lt">
         {l ? spans.map((s, i) => (
           <span key={i} style={{ color: s.fg, background: s.bg, fontWeight: s.bold ? 700 : undefined, opacity: s.dim ? 0.7 : undefined, fontStyle: s.italic ? 'italic' : undefined, textDecoration: s.underline ? 'underline' : undefined }}>{s.text}</span>
@@ -254,9 +258,10 @@ export function LogViewer({ tenant, run, step, attempt, line, onLine }: Props) {
   const [first, last] = visible(g, v, g.scaled ? 2 : OVERSCAN);
   const origin = g.scaled ? v : 0;
   const hitSet = new Set(query ? hits : []);
+  const link = `#${encodeURIComponent(step)}`; // the deep link's step part, as the run page reads it
   const rows = [];
   for (let n = first; n <= last; n++) {
-    rows.push(<Row key={n} n={n} top={(n - 1) * ROW - origin} l={buf.get(n)} hit={hitSet.has(n)} target={n === line} onLine={onLine} />);
+    rows.push(<Row key={n} n={n} top={(n - 1) * ROW - origin} l={buf.get(n)} hit={hitSet.has(n)} target={n === line} onLine={onLine} link={link} />);
   }
 
   return (
