@@ -32,6 +32,14 @@ func Pages(root string, cli *cobra.Command, extra []EnvVar) (map[string][]byte, 
 	if err != nil {
 		return nil, err
 	}
+	adrs, err := ADRIndex(root)
+	if err != nil {
+		return nil, err
+	}
+	changelog, err := os.ReadFile(filepath.Join(root, "CHANGELOG.md"))
+	if err != nil {
+		return nil, err
+	}
 	return map[string][]byte{
 		"docs/reference/cli.md":              CLI(cli, extra),
 		"docs/reference/workflow.md":         wf,
@@ -39,6 +47,8 @@ func Pages(root string, cli *cobra.Command, extra []EnvVar) (map[string][]byte, 
 		"docs/reference/api.md":              spec.Markdown("openapi.yaml"),
 		"docs/reference/openapi.yaml":        api.OpenAPI,
 		"docs/troubleshooting.md":            ts,
+		"docs/adr/index.md":                  adrs,
+		"docs/changelog.md":                  changelog,
 	}, nil
 }
 
