@@ -54,5 +54,6 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(newRunCmd(), newValidateCmd(), newVersionCmd(), newRepoClonerCmd(), newServerCmd(), newMigrateCmd(), newWorkerCmd())
 	root.AddCommand(newStepExecCmd())
+	root.AddCommand(newDocsGenCmd())
 	return root
 }

@@ -68,6 +68,8 @@ var routes = []route{
 	{"POST", "/api/v1/tenants/{tenant}/projects/{project}/enable", tenantMember},
 	{"POST", "/api/v1/tenants/{tenant}/projects/{project}/disable", tenantMember},
 	{"POST", "/api/v1/tenants/{tenant}/projects/{project}/runs", tenantMember},
+	{"GET", "/api/v1/openapi.yaml", public},
+	{"GET", "/api/v1/docs", public},
 }
 
 // path fills the pattern's wildcards.

@@ -142,6 +142,7 @@ func (s *Server) routes() {
 	s.handle("GET /api/v1/tenants/{tenant}/events", s.member(s.followTenant))
 	s.usageRoutes()
 	s.githubRoutes()
+	s.apiDocRoutes()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such API route: "+r.Method+" "+r.URL.Path)
 	})
