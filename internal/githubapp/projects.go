@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 
+	"github.com/runbookhq/runbook/internal/failure"
 	"github.com/runbookhq/runbook/internal/forge/github"
 	"github.com/runbookhq/runbook/internal/store"
 )
@@ -54,6 +55,10 @@ var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
 // ErrBadTrigger: a manual trigger without a usable sha or branch.
 var ErrBadTrigger = errors.New("give a full 40-hex sha, or a branch")
 
+// ErrNoRun: a manual trigger created no run, because the workflow file at
+// that commit is missing or refused (the project's error says why).
+var ErrNoRun = fmt.Errorf("%w: no run was created", failure.ErrInvalid)
+
 // Trigger runs the tenant's project by hand at sha, or at the head of
 // branch (the default branch when both are empty). It returns the run id.
 func (s *Service) Trigger(ctx context.Context, tenantID, projectID int64, branch, sha string) (int64, error) {
@@ -88,9 +93,9 @@ func (s *Service) Trigger(ctx context.Context, tenantID, projectID int64, branch
 	if l.RunID == 0 {
 		// A file with errors left them on the project: name them here too.
 		if q, err := s.cfg.Repo.Project(ctx, tenantID, projectID); err == nil && q.LastError != "" {
-			return 0, fmt.Errorf("%w: no run was created for %s at %s:\n%s", store.ErrInvalid, p.FullName, sha, q.LastError)
+			return 0, fmt.Errorf("%w for %s at %s:\n%s", ErrNoRun, p.FullName, sha, q.LastError)
 		}
-		return 0, fmt.Errorf("%w: no run was created for %s at %s (see the check on GitHub)", store.ErrInvalid, p.FullName, sha)
+		return 0, fmt.Errorf("%w for %s at %s (see the check on GitHub)", ErrNoRun, p.FullName, sha)
 	}
 	return l.RunID, nil
 }

@@ -61,7 +61,7 @@ func (s *Server) followTenant(w http.ResponseWriter, r *http.Request, c call) {
 	defer sub.Close()
 	seen := map[int64]runMark{}
 	if _, err := s.scanTenant(ctx, c.tenant, seen, true); err != nil {
-		s.runError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	out := startSSE(w, s.cfg.Heartbeat)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -89,7 +88,7 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, c call) {
 	}
 	u, err := q.Usage(r.Context(), c.tenant)
 	if err != nil {
-		s.runError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	v := usageView{
@@ -104,7 +103,7 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, c call) {
 	if u.Pending+u.Blocked > 0 {
 		page, err := s.cfg.Runs.ListRuns(r.Context(), c.tenant, store.RunFilter{Status: engine.RunQueued}, store.Page{Limit: store.MaxLimit})
 		if err != nil {
-			s.runError(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 		for _, run := range page.Runs {
@@ -167,7 +166,7 @@ func (s *Server) putPlan(w http.ResponseWriter, r *http.Request, _ call) {
 	}
 	p := quota.Plan{Name: r.PathValue("plan"), Minutes: body.Minutes, MaxConcurrent: body.MaxConcurrent}
 	if err := s.quotas().PutPlan(r.Context(), p); err != nil {
-		s.runError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.log.Info("plan saved", "plan", p.Name, "minutes", p.Minutes, "max_concurrent", p.MaxConcurrent)
@@ -186,7 +185,7 @@ func (s *Server) setPlan(w http.ResponseWriter, r *http.Request, c call) {
 		return
 	}
 	if err := s.quotas().SetPlan(r.Context(), tenant, body.Plan); err != nil {
-		s.adminError(w, r, err)
+		s.failOperator(w, r, err)
 		return
 	}
 	s.log.Info("tenant plan changed", "tenant", tenant, "plan", body.Plan, "by", c.who.Username)
@@ -205,7 +204,7 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, c call) {
 		return
 	}
 	if err := s.quotas().GrantMinutes(r.Context(), tenant, body.Minutes); err != nil {
-		s.adminError(w, r, err)
+		s.failOperator(w, r, err)
 		return
 	}
 	s.log.Info("minutes granted", "tenant", tenant, "minutes", body.Minutes, "by", c.who.Username)
@@ -215,15 +214,6 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, c call) {
 // usageOf answers an admin change with the tenant's usage after it.
 func (s *Server) usageOf(w http.ResponseWriter, r *http.Request, tenant int64) {
 	s.usage(w, r, call{tenant: tenant})
-}
-
-// adminError: admins may see that a tenant or plan does not exist.
-func (s *Server) adminError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not_found", err.Error())
-		return
-	}
-	s.runError(w, r, err)
 }
 
 func pathTenant(w http.ResponseWriter, r *http.Request) (int64, bool) {
