@@ -8,33 +8,11 @@ import (
 	"regexp"
 
 	"github.com/runbookhq/runbook/internal/failure"
-	"github.com/runbookhq/runbook/internal/forge/github"
-	"github.com/runbookhq/runbook/internal/store"
 )
 
-// StepEnv is the scheduler's hook: for a step of a run that came from
-// GitHub, the repository to clone and a token minted now, narrowed to that
-// repository with contents:read. The token is never stored. Other runs get
-// nothing.
+// StepEnv is RepoAccess.StepEnv on the service's app and store.
 func (s *Service) StepEnv(ctx context.Context, runID int64) (map[string]string, error) {
-	l, err := s.cfg.Repo.RunLinkByRun(ctx, runID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	tok, err := s.cfg.App.InstallationToken(ctx, l.InstallationID, github.ReadRepo(l.Repo))
-	if err != nil {
-		s.recordAppError(ctx, l.InstallationID, err)
-		return nil, err
-	}
-	return map[string]string{
-		"RUNBOOK_REPO_URL":   l.CloneURL,
-		"RUNBOOK_REPO_SHA":   l.SHA,
-		"RUNBOOK_REPO_REF":   l.Ref,
-		"RUNBOOK_REPO_TOKEN": tok.Token.Reveal(),
-	}, nil
+	return s.access.StepEnv(ctx, runID)
 }
 
 // Projects lists the tenant's projects.

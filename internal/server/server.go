@@ -76,7 +76,7 @@ type Config struct {
 	MaxBody int64
 	// OAuth serves /auth/{provider}/login and /callback; nil: no OAuth login.
 	OAuth *OAuth
-	// Quotas serves usage and the admin routes; nil: Runs, if it keeps them.
+	// Quotas serves usage and the admin routes; nil: they answer 501.
 	Quotas Quotas
 	// Admins are the usernames that may change plans and grant minutes.
 	Admins []string

@@ -25,19 +25,9 @@ type Quotas interface {
 	GrantMinutes(ctx context.Context, tenantID, minutes int64) error
 }
 
-// quotas returns Config.Quotas, or the run store when it also keeps quotas
-// (both stores do), so a server wired before quotas existed still serves them.
-func (s *Server) quotas() Quotas {
-	if s.cfg.Quotas != nil {
-		return s.cfg.Quotas
-	}
-	q, _ := s.cfg.Runs.(Quotas)
-	return q
-}
-
 func (s *Server) usageRoutes() {
-	if q := s.quotas(); q != nil {
-		s.metrics.reg.MustRegister(&usageCollector{q: q, log: s.log})
+	if s.cfg.Quotas != nil {
+		s.metrics.reg.MustRegister(&usageCollector{q: s.cfg.Quotas, log: s.log})
 	}
 	s.handle("GET /api/v1/tenants/{tenant}/usage", s.member(s.usage))
 	s.handle("GET /api/v1/plans", s.signedIn(s.listPlans))
@@ -81,7 +71,7 @@ func waiting(r store.Run) lineEntry {
 }
 
 func (s *Server) usage(w http.ResponseWriter, r *http.Request, c call) {
-	q := s.quotas()
+	q := s.cfg.Quotas
 	if q == nil {
 		writeError(w, http.StatusNotImplemented, "not_configured", "this server keeps no quotas")
 		return
@@ -127,7 +117,7 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, c call) {
 }
 
 func (s *Server) listPlans(w http.ResponseWriter, r *http.Request, _ call) {
-	q := s.quotas()
+	q := s.cfg.Quotas
 	if q == nil {
 		writeError(w, http.StatusNotImplemented, "not_configured", "this server keeps no quotas")
 		return
@@ -148,7 +138,7 @@ func (s *Server) admin(h func(http.ResponseWriter, *http.Request, call)) func(ht
 			writeError(w, http.StatusForbidden, "forbidden", "only the server's admins (runbook server --admins) may change plans and grant minutes")
 			return
 		}
-		if s.quotas() == nil {
+		if s.cfg.Quotas == nil {
 			writeError(w, http.StatusNotImplemented, "not_configured", "this server keeps no quotas")
 			return
 		}
@@ -165,7 +155,7 @@ func (s *Server) putPlan(w http.ResponseWriter, r *http.Request, _ call) {
 		return
 	}
 	p := quota.Plan{Name: r.PathValue("plan"), Minutes: body.Minutes, MaxConcurrent: body.MaxConcurrent}
-	if err := s.quotas().PutPlan(r.Context(), p); err != nil {
+	if err := s.cfg.Quotas.PutPlan(r.Context(), p); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -184,7 +174,7 @@ func (s *Server) setPlan(w http.ResponseWriter, r *http.Request, c call) {
 	if !s.decode(w, r, &body) {
 		return
 	}
-	if err := s.quotas().SetPlan(r.Context(), tenant, body.Plan); err != nil {
+	if err := s.cfg.Quotas.SetPlan(r.Context(), tenant, body.Plan); err != nil {
 		s.failOperator(w, r, err)
 		return
 	}
@@ -203,7 +193,7 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, c call) {
 	if !s.decode(w, r, &body) {
 		return
 	}
-	if err := s.quotas().GrantMinutes(r.Context(), tenant, body.Minutes); err != nil {
+	if err := s.cfg.Quotas.GrantMinutes(r.Context(), tenant, body.Minutes); err != nil {
 		s.failOperator(w, r, err)
 		return
 	}
