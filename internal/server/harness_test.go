@@ -126,6 +126,7 @@ type harnessOpts struct {
 	open         opener
 	accountLimit account.Limit
 	admins       []string
+	tenantRescan time.Duration // Config.TenantRescan
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -171,7 +172,8 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		cancel()
 		sched.Shutdown(ctx, 0)
 	})
-	api := server.New(server.Config{Runs: h.st, Quotas: h.st, Scheduler: sched, Logs: logs, Bus: h.bus, Accounts: accounts, Logger: log, Admins: o.admins})
+	api := server.New(server.Config{Runs: h.st, Quotas: h.st, Scheduler: sched, Logs: logs, Bus: h.bus, Accounts: accounts, Logger: log, Admins: o.admins,
+		TenantRescan: o.tenantRescan})
 	srv := httptest.NewUnstartedServer(api)
 	base, endStreams := context.WithCancel(context.Background())
 	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
