@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -17,8 +16,6 @@ import (
 
 	"github.com/runbookhq/runbook/internal/eventbus"
 	"github.com/runbookhq/runbook/internal/eventbus/pgnotify"
-	"github.com/runbookhq/runbook/internal/executor"
-	"github.com/runbookhq/runbook/internal/executor/local"
 	"github.com/runbookhq/runbook/internal/scheduler"
 	"github.com/runbookhq/runbook/internal/store/postgres"
 	"github.com/runbookhq/runbook/internal/workflow"
@@ -186,33 +183,6 @@ func awaitShutdown(log *slog.Logger, grace time.Duration, failed <-chan error, s
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// stepExecutor is the executor --executor names, with what it needs from
-// the scheduler besides running steps.
-type stepExecutor struct {
-	executor.Executor
-	collector scheduler.RunCollector // nil: it keeps nothing per run
-	close     func()
-}
-
-// newExecutor builds the executor --executor names; onStart records each
-// step's process group (the local executor's).
-func newExecutor(ctx context.Context, name string, k k8sFlags, onStart func(executor.Spec, int)) (stepExecutor, error) {
-	switch name {
-	case "local":
-		exe, err := local.New(local.Options{OnStart: onStart})
-		if err != nil {
-			return stepExecutor{}, err
-		}
-		return stepExecutor{Executor: exe, close: func() { exe.Close() }}, nil
-	case "kubernetes":
-		if k.image == "" {
-			return stepExecutor{}, errors.New("--executor kubernetes needs --kubernetes-image (an image holding the runbook binary; see the Containerfile)")
-		}
-		return newKubernetes(ctx, k)
-	}
-	return stepExecutor{}, fmt.Errorf("--executor %q: want local or kubernetes", name)
 }
 
 // parseLabels reads k=v pairs and adds executor=<executor> unless set.

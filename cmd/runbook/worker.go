@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,23 +15,6 @@ type workerFlags struct {
 	runnerFlags
 	executor, id string
 	k8s          k8sFlags
-}
-
-// k8sFlags are the installation's settings of the Kubernetes executor,
-// and what it needs from the worker.
-type k8sFlags struct {
-	kubeconfig, namespace, image, serviceAccount, instance string
-	cpuRequest, cpuLimit, memoryRequest, memoryLimit       string
-	nodeSelector                                           map[string]string
-	pullSecrets                                            []string
-
-	runs inProgress // which runs have ended, for the sweep of their leftover objects
-	log  *slog.Logger
-}
-
-// inProgress lists the runs that have not ended.
-type inProgress interface {
-	RunsInProgress(ctx context.Context) ([]store.Run, error)
 }
 
 func newWorkerCmd() *cobra.Command {
