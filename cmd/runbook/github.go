@@ -38,28 +38,24 @@ func addGitHubAppFlags(cmd *cobra.Command, f *githubAppFlags) {
 	fl.StringVar(&f.defaultTenant, "github-default-tenant", "", "tenant (id, or the username of its owner) that owns new GitHub App installations")
 }
 
-// lateGitHub lets the scheduler, built first, call the GitHub App built
-// after it (the app submits runs to the scheduler).
-type lateGitHub struct{ svc *githubapp.Service }
-
-func (l *lateGitHub) stepEnv(ctx context.Context, runID int64) (map[string]string, error) {
-	if l.svc == nil {
-		return nil, nil
-	}
-	return l.svc.StepEnv(ctx, runID)
-}
-
 // githubAppStore is what the GitHub App needs of the store.
 type githubAppStore interface {
-	store.Store
-	account.Repo
 	githubapp.Repo
+	githubapp.Runs
+	tenantDirectory
 }
 
-// newGitHubApp validates the key at start, naming its source and the
-// problem. It returns nil when no app is configured.
-func newGitHubApp(ctx context.Context, f githubAppFlags, publicURL, githubURL string, st githubAppStore,
-	sub githubapp.Submitter, bus *eventbus.Bus, log *slog.Logger) (*githubapp.Service, error) {
+// gitHubApp is the GitHub App as configured, checked at start. Its
+// StepEnv hook exists before the scheduler; its Service, which submits runs
+// to the scheduler, after it.
+type gitHubApp struct {
+	cfg    githubapp.Config
+	access *githubapp.RepoAccess
+}
+
+// newGitHubApp validates the flags and the key at start, naming its source
+// and the problem. It returns nil when no app is configured.
+func newGitHubApp(ctx context.Context, f githubAppFlags, publicURL, githubURL string, st githubAppStore, log *slog.Logger) (*gitHubApp, error) {
 	if f.appID == 0 && f.clientID == "" {
 		return nil, nil
 	}
@@ -82,8 +78,36 @@ func newGitHubApp(ctx context.Context, f githubAppFlags, publicURL, githubURL st
 	if err != nil {
 		return nil, err
 	}
-	return githubapp.New(githubapp.Config{App: app, Repo: st, Runs: st, Submitter: sub, Bus: bus,
-		PublicURL: publicURL, DefaultTenant: tenant, Logger: log})
+	return &gitHubApp{
+		cfg:    githubapp.Config{App: app, Repo: st, Runs: st, PublicURL: publicURL, DefaultTenant: tenant, Logger: log},
+		access: githubapp.NewRepoAccess(app, st, log),
+	}, nil
+}
+
+// stepEnv is the scheduler's StepEnv hook; nil without an app.
+func (g *gitHubApp) stepEnv() func(ctx context.Context, runID int64) (map[string]string, error) {
+	if g == nil {
+		return nil
+	}
+	return g.access.StepEnv
+}
+
+// start builds and starts the service that takes webhooks and submits
+// runs to sub; nil without an app. Close it when done.
+func (g *gitHubApp) start(ctx context.Context, sub githubapp.Submitter, bus *eventbus.Bus) (*githubapp.Service, error) {
+	if g == nil {
+		return nil, nil
+	}
+	cfg := g.cfg
+	cfg.Submitter, cfg.Bus = sub, bus
+	svc, err := githubapp.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := svc.Start(ctx); err != nil {
+		return nil, err
+	}
+	return svc, nil
 }
 
 // tenantDirectory is what resolveTenant reads: users by name, and whether

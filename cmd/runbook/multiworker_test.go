@@ -94,7 +94,13 @@ func mwLoad(t *testing.T, rig *pgRig, out string, n, inFlight int, during func()
 			lastEnd, progressAt = ended, time.Now()
 		}
 		if stalled := time.Since(progressAt); stalled > mwStall {
-			t.Fatalf("no run ended for %v: %d of %d runs ended in %v", stalled.Round(time.Second), ended, n, time.Since(start).Round(time.Second))
+			held := "(database unreachable)"
+			if conn, err := pgx.Connect(ctx, rig.url); err == nil {
+				held = holders(conn)
+				conn.Close(ctx)
+			}
+			t.Fatalf("no run ended for %v: %d of %d runs ended in %v; held commands: %s",
+				stalled.Round(time.Second), ended, n, time.Since(start).Round(time.Second), held)
 		}
 		st, err := rig.st.Stats(ctx)
 		if err != nil {

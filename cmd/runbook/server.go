@@ -10,24 +10,18 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/runbookhq/runbook/internal/account"
-	"github.com/runbookhq/runbook/internal/eventbus"
-	"github.com/runbookhq/runbook/internal/executor"
-	"github.com/runbookhq/runbook/internal/executor/local"
 	"github.com/runbookhq/runbook/internal/forge"
 	"github.com/runbookhq/runbook/internal/forge/github"
 	"github.com/runbookhq/runbook/internal/forge/gitlab"
 	"github.com/runbookhq/runbook/internal/githubapp"
 	"github.com/runbookhq/runbook/internal/quota"
-	"github.com/runbookhq/runbook/internal/scheduler"
 	"github.com/runbookhq/runbook/internal/server"
 	"github.com/runbookhq/runbook/internal/store"
 	"github.com/runbookhq/runbook/internal/store/postgres"
@@ -35,21 +29,18 @@ import (
 )
 
 type serverFlags struct {
-	addr, dataDir, databaseURL, secret, logLevel, logFormat string
-	grace                                                   time.Duration
+	runnerFlags
+	addr, secret string
 
 	publicURL, githubID, githubSecret, githubURL, gitlabID, gitlabSecret, gitlabURL string
 	gh                                                                              githubAppFlags
 
 	admins    []string
 	plansFile string
-
-	labels   []string
-	runSteps bool
-	poll     time.Duration
+	runSteps  bool
 }
 
-func addStoreFlags(cmd *cobra.Command, f *serverFlags) {
+func addStoreFlags(cmd *cobra.Command, f *runnerFlags) {
 	fl := cmd.Flags()
 	fl.String("config", "", "YAML file of settings (keys are flag names); env RUNBOOK_CONFIG")
 	fl.StringVar(&f.dataDir, "data-dir", "./runbook-data", "where the embedded database, logs and workspaces live")
@@ -76,13 +67,11 @@ On SIGTERM or Ctrl-C it stops taking work and lets running steps finish for
 			return runServer(cmd.Context(), f)
 		},
 	}
-	addStoreFlags(cmd, &f)
+	addStoreFlags(cmd, &f.runnerFlags)
 	fl := cmd.Flags()
 	fl.StringVar(&f.addr, "addr", ":8080", "address to listen on")
 	fl.StringVar(&f.secret, "secret", "", "secret that signs access tokens, ≥ 32 bytes (default: generated once into DATA-DIR/secret); every replica needs the same")
-	fl.DurationVar(&f.grace, "grace", 30*time.Second, "on shutdown, how long running steps may take to finish before they are stopped")
-	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	addRunnerFlags(fl, &f.runnerFlags, "worker labels of this server's own step runner, as k=v,k=v (executor=local is added)")
 	fl.StringSliceVar(&f.admins, "admins", nil, "usernames that may change plans and grant minutes (comma-separated)")
 	fl.StringVar(&f.plansFile, "plans", "", "YAML file of plans (name, minutes, max_concurrent) to create or update at start; tenants without a plan are on \"free\"")
 	fl.StringVar(&f.publicURL, "public-url", "", "the URL people reach this server at, e.g. https://runbook.example.com (needed for OAuth login)")
@@ -91,9 +80,7 @@ On SIGTERM or Ctrl-C it stops taking work and lets running steps finish for
 	fl.StringVar(&f.githubURL, "github-url", "", "GitHub Enterprise Server URL, e.g. https://github.example.com/ (default github.com)")
 	fl.StringVar(&f.gitlabID, "gitlab-client-id", "", "application ID of the GitLab OAuth application for \"Sign in with GitLab\"")
 	fl.StringVar(&f.gitlabSecret, "gitlab-client-secret", "", "its secret")
-	fl.StringSliceVar(&f.labels, "labels", nil, "worker labels of this server's own step runner, as k=v,k=v (executor=local is added)")
 	fl.BoolVar(&f.runSteps, "run-steps", true, "run steps in this process too; --run-steps=false leaves them to `runbook worker` processes (Postgres only)")
-	fl.DurationVar(&f.poll, "safety-poll", safetyPoll, "with Postgres: how often to claim without a NOTIFY or a lease/retry timer (a safety net)")
 	addGitHubAppFlags(cmd, &f.gh)
 	fl.StringVar(&f.gitlabURL, "gitlab-url", "", "self-managed GitLab URL, e.g. https://gitlab.example.com/ (default gitlab.com)")
 	return cmd
@@ -126,7 +113,7 @@ func oauthLogin(f serverFlags, secret []byte, accounts *account.Service) (*serve
 }
 
 func newMigrateCmd() *cobra.Command {
-	var f serverFlags
+	var f runnerFlags
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Apply database migrations and exit",
@@ -157,26 +144,11 @@ type fullStore interface {
 
 // openStore opens (and migrates) Postgres when a URL is given, else the
 // embedded SQLite in the data directory.
-func openStore(ctx context.Context, f serverFlags) (fullStore, error) {
+func openStore(ctx context.Context, f runnerFlags) (fullStore, error) {
 	if f.databaseURL != "" {
 		return postgres.Open(ctx, f.databaseURL)
 	}
 	return sqlite.Open(ctx, f.dataDir)
-}
-
-func newLogger(f serverFlags) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch f.logFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", f.logFormat)
 }
 
 // tokenSecret returns --secret, or the secret kept in the data directory,
@@ -213,103 +185,86 @@ func runServer(parent context.Context, f serverFlags) error {
 	if parent == nil {
 		parent = context.Background()
 	}
-	log, err := newLogger(f)
-	if err != nil {
-		return &exitError{code: 2, err: err}
+	if !f.runSteps && f.databaseURL == "" {
+		return &exitError{code: 2, err: errors.New("--run-steps=false needs --database-url postgres://…: with SQLite no worker can share the work")}
 	}
-	if f.dataDir, err = filepath.Abs(f.dataDir); err != nil {
+	log, err := commonStart(&f.runnerFlags)
+	if err != nil {
 		return err
 	}
 	secret, err := tokenSecret(f)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	st, err := openStore(parent, f)
+	st, err := openStore(parent, f.runnerFlags)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	logs, err := openStepLogs(parent, f.dataDir, f.databaseURL, log)
-	if err != nil {
+	if err := loadPlans(parent, st, f.plansFile); err != nil {
 		return err
 	}
-	defer logs.Close()
 	accounts, err := account.New(st, account.Config{Secret: secret, Logger: log})
 	if err != nil {
 		return err
-	}
-
-	if f.plansFile != "" {
-		plans, err := quota.LoadPlans(f.plansFile)
-		if err != nil {
-			return &exitError{code: 2, err: err}
-		}
-		for _, p := range plans.Plans {
-			if err := st.PutPlan(parent, p); err != nil {
-				return fmt.Errorf("saving plan %q: %w", p.Name, err)
-			}
-		}
 	}
 	oauth, err := oauthLogin(f, secret, accounts)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-
-	labels, err := parseLabels(f.labels, "local")
+	gh, err := newGitHubApp(parent, f.gh, f.publicURL, f.githubURL, st, log)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	shared := f.databaseURL != ""
-	if !f.runSteps && !shared {
-		return &exitError{code: 2, err: errors.New("--run-steps=false needs --database-url postgres://…: with SQLite no worker can share the work")}
-	}
-	bus := eventbus.New()
-	var sched *scheduler.Scheduler
-	exe, err := local.New(local.Options{OnStart: func(spec executor.Spec, pgid int) { sched.OnStepStart(spec, pgid) }})
-	if err != nil {
-		return err
-	}
-	defer exe.Close()
-	late := &lateGitHub{}
-	cfg := scheduler.Config{Store: st, Executor: exe, Logs: logs.local, LogTee: logs.tee(), Bus: bus, DataDir: f.dataDir, Logger: log, StepEnv: late.stepEnv,
-		Labels: labels, NoSteps: !f.runSteps}
-	if shared {
-		// Other servers and workers may share the database: leases decide
-		// what is lost, and NOTIFY wakes the claim loop.
-		cfg.Shared, cfg.PollInterval = true, f.poll
-	}
-	sched, err = scheduler.New(cfg)
-	if err != nil {
-		return err
-	}
-	if shared {
-		// The API's log followers wake on the shared log store's chunks.
-		fan, err := startFanout(parent, f.databaseURL, bus, sched, log, logs.listen())
-		if err != nil {
-			return err
-		}
-		defer fan.Close()
-	}
-	if late.svc, err = newGitHubApp(parent, f.gh, f.publicURL, f.githubURL, st, sched, bus, log); err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	if err := sched.Start(parent); err != nil {
-		return fmt.Errorf("starting the scheduler: %w", err)
-	}
-	if late.svc != nil {
-		if err := late.svc.Start(parent); err != nil {
-			return err
-		}
-		defer late.svc.Close()
-	}
 
+	r, err := startStepRunner(parent, f.runnerFlags, runnerOptions{store: st, executor: "local", role: "server",
+		noSteps: !f.runSteps, stepEnv: gh.stepEnv(), serveLogs: true}, log)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	svc, err := gh.start(parent, r.sched, r.bus)
+	if err != nil {
+		return err
+	}
+	if svc != nil {
+		defer svc.Close()
+	}
 	api := server.New(server.Config{
-		Runs: st, Scheduler: sched, Logs: logs.api(), Bus: bus, Accounts: accounts, OAuth: oauth, Admins: f.admins, Logger: log, GitHub: late.svc,
-		Ready: st.Ping,
+		Runs: st, Quotas: st, Scheduler: r.sched, Logs: r.logs.api(), Bus: r.bus, Accounts: accounts, OAuth: oauth,
+		Admins: f.admins, Logger: log, GitHub: svc, Ready: st.Ping,
 	})
-	if err := api.Register(sched.Collectors()...); err != nil {
+	if err := api.Register(r.sched.Collectors()...); err != nil {
 		return err
 	}
+	return serve(log, f, api, r)
+}
+
+// loadPlans creates or updates the plans of --plans.
+func loadPlans(ctx context.Context, st quotaStore, file string) error {
+	if file == "" {
+		return nil
+	}
+	plans, err := quota.LoadPlans(file)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	for _, p := range plans.Plans {
+		if err := st.PutPlan(ctx, p); err != nil {
+			return fmt.Errorf("saving plan %q: %w", p.Name, err)
+		}
+	}
+	return nil
+}
+
+// quotaStore is what loadPlans writes to.
+type quotaStore interface {
+	PutPlan(ctx context.Context, p quota.Plan) error
+}
+
+// serve answers HTTP until a signal, then shuts down: streams end, the
+// HTTP server stops, and running steps get the grace period.
+func serve(log *slog.Logger, f serverFlags, api http.Handler, r *stepRunner) error {
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", f.addr, err)
@@ -329,34 +284,12 @@ func runServer(parent context.Context, f serverFlags) error {
 		db = "postgres"
 	}
 	log.Info("runbook server listening", "addr", "http://"+ln.Addr().String(), "store", db, "data_dir", f.dataDir, "version", version)
-
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-
-	select {
-	case err := <-served:
-		return fmt.Errorf("serving HTTP: %w", err)
-	case sig := <-sigs:
-		log.Info("shutting down: no new work; running steps may finish", "signal", sig.String(), "grace", f.grace)
-	}
-	force, forceNow := context.WithCancel(context.Background())
-	defer forceNow()
-	go func() {
-		if sig, ok := <-sigs; ok {
-			log.Warn("second signal: stopping steps now", "signal", sig.String())
-			forceNow()
-		}
-	}()
-	endStreams()
-	httpCtx, cancel := context.WithTimeout(force, 5*time.Second)
-	hs.Shutdown(httpCtx)
-	cancel()
-	if err := sched.Shutdown(force, f.grace); err != nil {
-		log.Error("scheduler shutdown", "err", err)
-	}
-	log.Info("stopped")
-	return nil
+	failed := make(chan error, 1)
+	go func() { failed <- fmt.Errorf("serving HTTP: %w", hs.Serve(ln)) }()
+	return awaitShutdown(log, f.grace, failed, func(force context.Context) {
+		endStreams()
+		ctx, cancel := context.WithTimeout(force, 5*time.Second)
+		defer cancel()
+		hs.Shutdown(ctx)
+	}, r.shutdown)
 }

@@ -18,26 +18,24 @@ import (
 	k8s "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/runbookhq/runbook/internal/executor"
 	"github.com/runbookhq/runbook/internal/executor/kubernetes"
-	"github.com/runbookhq/runbook/internal/store"
 )
 
 // newKubernetes connects to the cluster (in-cluster unless --kubeconfig)
 // and starts the executor: its shared informer, and the sweep of the
 // objects ended runs left behind.
-func newKubernetes(ctx context.Context, k k8sFlags) (executor.Executor, func(), error) {
+func newKubernetes(ctx context.Context, k k8sFlags) (stepExecutor, error) {
 	res, err := k8sResources(k)
 	if err != nil {
-		return nil, nil, err
+		return stepExecutor{}, err
 	}
 	rc, err := clientcmd.BuildConfigFromFlags("", k.kubeconfig)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kubernetes client configuration: %w", err)
+		return stepExecutor{}, fmt.Errorf("kubernetes client configuration: %w", err)
 	}
 	client, err := k8s.NewForConfig(rc)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kubernetes client: %w", err)
+		return stepExecutor{}, fmt.Errorf("kubernetes client: %w", err)
 	}
 	if k.instance == "" {
 		k.instance, _ = os.Hostname()
@@ -51,9 +49,10 @@ func newKubernetes(ctx context.Context, k k8sFlags) (executor.Executor, func(), 
 	}
 	exe, err := kubernetes.New(ctx, client, cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kubernetes executor: %w", err)
+		return stepExecutor{}, fmt.Errorf("kubernetes executor: %w", err)
 	}
-	return exe, exe.Close, nil
+	// It keeps an owner ConfigMap per run until told the run ended.
+	return stepExecutor{Executor: exe, collector: exe, close: exe.Close}, nil
 }
 
 // k8sResources reads the --kubernetes-{cpu,memory}-{request,limit} flags.
@@ -94,7 +93,7 @@ func k8sResources(k k8sFlags) (corev1.ResourceRequirements, error) {
 // when it is no longer among the runs in progress (queued or running).
 // The executor lists its ConfigMaps before it asks, so a run that starts
 // meanwhile is not in the question.
-type endedRuns struct{ st store.Store }
+type endedRuns struct{ st inProgress }
 
 func (r endedRuns) EndedRuns(ctx context.Context, runIDs []string) ([]string, error) {
 	live, err := r.st.RunsInProgress(ctx)

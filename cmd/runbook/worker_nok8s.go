@@ -5,11 +5,9 @@ package main
 import (
 	"context"
 	"errors"
-
-	"github.com/runbookhq/runbook/internal/executor"
 )
 
 // newKubernetes refuses: see worker_k8s.go for why the executor is opt-in.
-func newKubernetes(context.Context, k8sFlags) (executor.Executor, func(), error) {
-	return nil, nil, errors.New("this runbook was built without the Kubernetes executor: build it with `go build -tags kubernetes ./cmd/runbook` (the Containerfile does)")
+func newKubernetes(context.Context, k8sFlags) (stepExecutor, error) {
+	return stepExecutor{}, errors.New("this runbook was built without the Kubernetes executor: build it with `go build -tags kubernetes ./cmd/runbook` (the Containerfile does)")
 }

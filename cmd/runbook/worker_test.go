@@ -67,9 +67,9 @@ func startWorker(t *testing.T, dbURL string, args ...string) *workerProc {
 	case <-started:
 	case <-w.done:
 		t.Fatalf("worker exited before starting:\n%s", w.log())
-	case <-time.After(30 * time.Second):
+	case <-time.After(waitLimit):
 		cmd.Process.Kill()
-		t.Fatalf("worker did not start within 30s:\n%s", w.log())
+		t.Fatalf("worker did not start within %v:\n%s", waitLimit, w.log())
 	}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
@@ -195,11 +195,13 @@ func TestWorkerKilledStepLostAndRetriedElsewhere(t *testing.T) {
 	if lost == nil || lost.Attempt != 1 || !strings.Contains(lost.Reason, "worker worker-a stopped renewing its lease") {
 		t.Fatalf("lost event = %+v, want attempt 1 lost naming worker-a; events %+v", lost, evs)
 	}
-	// Detected within the lease (plus the survivor's safety poll and a
-	// margin for a loaded machine), not by waiting for a restart.
-	if took := lost.Time.Sub(killed); took > lease+3*time.Second {
+	// Detected once the lease ran out, not by waiting for a restart (which
+	// never comes here): on a quiet machine within the lease plus the
+	// survivor's 200ms safety poll; the bound leaves a loaded machine room.
+	if took := lost.Time.Sub(killed); took > lease+mwTakeoverSlack {
 		t.Errorf("the loss was recorded %v after the kill, with a %v lease", took, lease)
 	}
+	t.Logf("the loss was recorded %v after the kill (lease %v)", lost.Time.Sub(killed).Round(time.Millisecond), lease)
 	if starts != 2 {
 		t.Errorf("%d step starts, want 2 (attempt 1 on worker-a, attempt 2 on worker-b)", starts)
 	}
@@ -275,8 +277,10 @@ func TestWorkerSIGTERMRecordsStepsAfterGrace(t *testing.T) {
 	if code := w.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit code %d after SIGTERM, want 0\n%s", code, w.log())
 	}
-	if took := time.Since(start); took > 20*time.Second {
-		t.Errorf("shutdown took %v with a 1s grace period", took)
+	// The step sleeps 300s: a shutdown that waited for it would take that
+	// long, whatever the machine's load.
+	if took := time.Since(start); took > 150*time.Second {
+		t.Errorf("shutdown took %v with a 1s grace period: it waited for the step", took)
 	}
 	if n := markedProcesses(t, marker); n != 0 {
 		t.Errorf("%d processes of the step outlived the worker", n)

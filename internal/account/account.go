@@ -9,11 +9,11 @@
 package account
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/runbookhq/runbook/internal/failure"
 	"github.com/runbookhq/runbook/internal/store"
 )
 
@@ -100,30 +100,20 @@ type RefreshToken struct {
 	RevokedAt time.Time // zero unless its family was revoked
 }
 
-// Errors. Those a person sees say what to do; test with errors.Is.
+// Errors, defined in package failure (see there what each means) and
+// named here for the account service's callers.
 var (
-	// ErrBadCredentials is every failed password login, whatever failed,
-	// so that nobody learns which accounts exist.
-	ErrBadCredentials = errors.New("wrong username/email or password")
-	// ErrRateLimited wraps a *RateLimitError.
-	ErrRateLimited = errors.New("too many failed logins")
-	// ErrUnauthenticated: a missing, malformed, forged, expired or revoked
-	// token. The wrapping error says which of expired/revoked/invalid.
-	ErrUnauthenticated = errors.New("not authenticated")
-	// ErrTokenReused: an already rotated refresh token came back, so it was
-	// stolen or replayed; its whole family is now revoked.
-	ErrTokenReused = fmt.Errorf("%w: this refresh token was already used, so every session from the same login was ended; log in again", ErrUnauthenticated)
-	// ErrInvalid: input that can never succeed as given.
-	ErrInvalid = store.ErrInvalid
-	// ErrForbidden: the caller is a member but lacks the role.
-	ErrForbidden = errors.New("forbidden")
-
-	ErrUsernameTaken = fmt.Errorf("%w: that username is taken", store.ErrConflict)
-	ErrNameTaken     = fmt.Errorf("%w: that name is taken by a user or an organization", store.ErrConflict)
-	ErrEmailTaken    = fmt.Errorf("%w: an account with that email already exists; log in to it instead", store.ErrConflict)
-	ErrAlreadyMember = fmt.Errorf("%w: the user is already a member", store.ErrConflict)
-	// ErrIdentityLinked: the provider identity belongs to an account already.
-	ErrIdentityLinked = fmt.Errorf("%w: that provider account is already linked", store.ErrConflict)
+	ErrBadCredentials  = failure.ErrBadCredentials
+	ErrRateLimited     = failure.ErrRateLimited
+	ErrUnauthenticated = failure.ErrUnauthenticated
+	ErrTokenReused     = failure.ErrTokenReused
+	ErrInvalid         = failure.ErrInvalid
+	ErrForbidden       = failure.ErrForbidden
+	ErrUsernameTaken   = failure.ErrUsernameTaken
+	ErrNameTaken       = failure.ErrNameTaken
+	ErrEmailTaken      = failure.ErrEmailTaken
+	ErrAlreadyMember   = failure.ErrAlreadyMember
+	ErrIdentityLinked  = failure.ErrIdentityLinked
 )
 
 // RateLimitError says when a rate-limited login may be tried again.

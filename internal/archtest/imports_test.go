@@ -29,6 +29,11 @@ var rules = []rule{
 		why: "the engine and the workflow model are pure: they import nothing of ours but each other",
 	},
 	{
+		pkg:    in("internal/failure"),
+		banned: func(string) bool { return true },
+		why:    "the sentinel errors are a leaf: any package may name them",
+	},
+	{
 		pkg:    under("internal/store/"),
 		banned: in("internal/server"),
 		why:    "a store driver is wired by cmd/runbook, never by the HTTP layer it serves",

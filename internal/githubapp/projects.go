@@ -7,33 +7,12 @@ import (
 	"fmt"
 	"regexp"
 
-	"github.com/runbookhq/runbook/internal/forge/github"
-	"github.com/runbookhq/runbook/internal/store"
+	"github.com/runbookhq/runbook/internal/failure"
 )
 
-// StepEnv is the scheduler's hook: for a step of a run that came from
-// GitHub, the repository to clone and a token minted now, narrowed to that
-// repository with contents:read. The token is never stored. Other runs get
-// nothing.
+// StepEnv is RepoAccess.StepEnv on the service's app and store.
 func (s *Service) StepEnv(ctx context.Context, runID int64) (map[string]string, error) {
-	l, err := s.cfg.Repo.RunLinkByRun(ctx, runID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	tok, err := s.cfg.App.InstallationToken(ctx, l.InstallationID, github.ReadRepo(l.Repo))
-	if err != nil {
-		s.recordAppError(ctx, l.InstallationID, err)
-		return nil, err
-	}
-	return map[string]string{
-		"RUNBOOK_REPO_URL":   l.CloneURL,
-		"RUNBOOK_REPO_SHA":   l.SHA,
-		"RUNBOOK_REPO_REF":   l.Ref,
-		"RUNBOOK_REPO_TOKEN": tok.Token.Reveal(),
-	}, nil
+	return s.access.StepEnv(ctx, runID)
 }
 
 // Projects lists the tenant's projects.
@@ -53,6 +32,10 @@ var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // ErrBadTrigger: a manual trigger without a usable sha or branch.
 var ErrBadTrigger = errors.New("give a full 40-hex sha, or a branch")
+
+// ErrNoRun: a manual trigger created no run, because the workflow file at
+// that commit is missing or refused (the project's error says why).
+var ErrNoRun = fmt.Errorf("%w: no run was created", failure.ErrInvalid)
 
 // Trigger runs the tenant's project by hand at sha, or at the head of
 // branch (the default branch when both are empty). It returns the run id.
@@ -88,9 +71,9 @@ func (s *Service) Trigger(ctx context.Context, tenantID, projectID int64, branch
 	if l.RunID == 0 {
 		// A file with errors left them on the project: name them here too.
 		if q, err := s.cfg.Repo.Project(ctx, tenantID, projectID); err == nil && q.LastError != "" {
-			return 0, fmt.Errorf("%w: no run was created for %s at %s:\n%s", store.ErrInvalid, p.FullName, sha, q.LastError)
+			return 0, fmt.Errorf("%w for %s at %s:\n%s", ErrNoRun, p.FullName, sha, q.LastError)
 		}
-		return 0, fmt.Errorf("%w: no run was created for %s at %s (see the check on GitHub)", store.ErrInvalid, p.FullName, sha)
+		return 0, fmt.Errorf("%w for %s at %s (see the check on GitHub)", ErrNoRun, p.FullName, sha)
 	}
 	return l.RunID, nil
 }

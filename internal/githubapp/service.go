@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -62,6 +61,8 @@ type Service struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	access *RepoAccess
+
 	mu        sync.Mutex
 	following map[int64]bool // runs being reported
 }
@@ -90,7 +91,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{cfg: cfg, log: cfg.Logger.With("component", "github"), ctx: ctx, cancel: cancel,
-		following: map[int64]bool{}}, nil
+		access: NewRepoAccess(cfg.App, cfg.Repo, cfg.Logger), following: map[int64]bool{}}, nil
 }
 
 // Start processes the deliveries a previous process recorded but did not
@@ -203,19 +204,7 @@ func (s *Service) process(ctx context.Context, w github.Webhook) error {
 	return nil // ping and ignored events
 }
 
-// actionable are the App errors that stay until a person acts.
-var actionable = []error{github.ErrBadKey, github.ErrKeyMismatch, github.ErrClockSkew, github.ErrNotInstalled,
-	github.ErrSuspended, github.ErrChecksForbidden}
-
-// recordAppError puts an App error a person must act on (wrong key, clock,
-// uninstalled, suspended) on the installation and its projects, so the
-// projects API shows it.
+// recordAppError is RepoAccess.recordAppError on the service's app.
 func (s *Service) recordAppError(ctx context.Context, installationID int64, err error) {
-	var ae *github.AppError
-	if !errors.As(err, &ae) || !slices.ContainsFunc(actionable, func(k error) bool { return errors.Is(err, k) }) {
-		return // transient, or about one commit or branch: not the installation's state
-	}
-	if e := s.cfg.Repo.SetInstallationError(context.WithoutCancel(ctx), installationID, ae.Msg); e != nil {
-		s.log.Error("could not record a GitHub App error", "installation", installationID, "err", e)
-	}
+	s.access.recordAppError(ctx, installationID, err)
 }

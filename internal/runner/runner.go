@@ -10,19 +10,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runbookhq/runbook/internal/attempt"
 	"github.com/runbookhq/runbook/internal/engine"
 	"github.com/runbookhq/runbook/internal/executor"
 	"github.com/runbookhq/runbook/internal/logline"
-	"github.com/runbookhq/runbook/internal/logstore"
-	"github.com/runbookhq/runbook/internal/mask"
 	"github.com/runbookhq/runbook/internal/workflow"
 )
 
 // LogStore is the part of the log store the runner writes to. A step that
 // prints nothing has no log: readers treat logstore.ErrNotFound as empty.
-type LogStore interface {
-	Create(k logstore.Key) (*logstore.Writer, error)
-}
+type LogStore = attempt.Logs
 
 // Observer hears about a run as it happens. Its methods are called from the
 // runner's goroutines; StepChanged and RunFinished from one at a time, Line
@@ -219,17 +216,7 @@ func (d *driver) abort() {
 }
 
 func (d *driver) start(c engine.Command) {
-	i := d.wf.StepIndex(c.Step)
-	step := d.wf.Steps[i]
-	spec := executor.Spec{
-		RunID:     d.cfg.RunID,
-		Step:      step.Name,
-		Attempt:   c.Attempt,
-		Command:   step.Command,
-		Env:       d.stepEnv(i),
-		Workspace: d.cfg.Workspace,
-		Timeout:   c.Timeout,
-	}
+	spec := attempt.Spec(d.wf, d.wf.StepIndex(c.Step), d.cfg.Vars.Env, d.cfg.RunID, c.Attempt, d.cfg.Workspace, c.Timeout)
 	// Steps are cancelled only through CancelStep, so their context does not
 	// derive from the run's: a Ctrl-C reaches them via the engine.
 	stepCtx, cancel := context.WithCancel(context.Background())
@@ -247,74 +234,27 @@ func (d *driver) start(c engine.Command) {
 		if !running {
 			return
 		}
-		res, logErr := d.execute(stepCtx, spec)
-		e := engine.Event{Time: time.Now(), Step: spec.Step, Attempt: spec.Attempt}
-		switch {
-		case res.TimedOut:
-			e.Kind = engine.StepTimedOut
-		case res.Err != nil:
-			e.Kind, e.ExitCode, e.Reason = engine.StepExited, -1, res.Err.Error()
-		default:
-			e.Kind, e.ExitCode = engine.StepExited, res.ExitCode
-			if logErr != nil {
-				e.Reason = "log store: " + logErr.Error()
-			}
+		var also []executor.Sink
+		if d.cfg.Observer != nil {
+			also = append(also, observed{spec.Step, spec.Attempt, d.cfg.Observer})
 		}
-		d.send(e)
+		var logs attempt.Logs
+		if d.cfg.Logs != nil {
+			logs = d.cfg.Logs
+		}
+		res, logErr := attempt.Run(stepCtx, d.cfg.Executor, spec, logs, also...)
+		d.send(attempt.Event(spec, res, logErr))
 	}()
 }
 
-// stepEnv is the step's environment: global env (with --env) and step env.
-func (d *driver) stepEnv(i int) map[string]string {
-	env := d.wf.StepEnv(i)
-	for k, v := range d.cfg.Vars.Env {
-		if _, own := d.wf.Steps[i].Env[k]; !own {
-			env[k] = v
-		}
-	}
-	return env
-}
-
-func (d *driver) execute(ctx context.Context, spec executor.Spec) (executor.Result, error) {
-	sink := &teeSink{
-		step: spec.Step, attempt: spec.Attempt, obs: d.cfg.Observer,
-		logs: d.cfg.Logs, key: logstore.Key{Run: spec.RunID, Step: spec.Step, Attempt: spec.Attempt},
-	}
-	// Mask the values of secret-looking env vars before logs and the terminal.
-	res := d.cfg.Executor.Run(ctx, spec, mask.Sink(sink, mask.FromEnv(spec.Env)))
-	var err error
-	if sink.w != nil {
-		err = sink.w.Close()
-	}
-	if err == nil {
-		err = sink.err
-	}
-	return res, err
-}
-
-// teeSink sends each line to the log store and the observer. The log is
-// created at the first line: a silent step costs no file (creating one costs
-// about a millisecond on ext4, as much as running `true`). A log store
-// failure is remembered, not fatal: the step's work matters more than its log.
-type teeSink struct {
+// observed hands a step's lines to the Observer.
+type observed struct {
 	step    string
 	attempt int
-	logs    LogStore
-	key     logstore.Key
-	w       *logstore.Writer
 	obs     Observer
-	err     error
 }
 
-func (t *teeSink) WriteLine(l logline.Line) error {
-	if t.w == nil && t.logs != nil && t.err == nil {
-		t.w, t.err = t.logs.Create(t.key)
-	}
-	if t.w != nil && t.err == nil {
-		t.err = t.w.WriteLine(l)
-	}
-	if t.obs != nil {
-		t.obs.Line(t.step, t.attempt, l)
-	}
+func (o observed) WriteLine(l logline.Line) error {
+	o.obs.Line(o.step, o.attempt, l)
 	return nil
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/runbookhq/runbook/internal/engine"
 	"github.com/runbookhq/runbook/internal/eventbus"
-	"github.com/runbookhq/runbook/internal/executor"
 	"github.com/runbookhq/runbook/internal/executor/local"
 	"github.com/runbookhq/runbook/internal/logstore"
 	"github.com/runbookhq/runbook/internal/store"
@@ -74,15 +73,15 @@ type rig struct {
 }
 
 type rigOpts struct {
-	open     opener
-	maxSteps int
-	grace    time.Duration // executor SIGTERM→SIGKILL grace
-	dir      string        // "" means a fresh temporary directory
-	tenant   int64         // 0 means create one
-	shared   bool          // Config.Shared
-	poll     time.Duration // Config.PollInterval
-	labels   map[string]string
-	wrap     func(executor.Executor) executor.Executor // wraps the local executor when set
+	open      opener
+	maxSteps  int
+	grace     time.Duration // executor SIGTERM→SIGKILL grace
+	dir       string        // "" means a fresh temporary directory
+	tenant    int64         // 0 means create one
+	shared    bool          // Config.Shared
+	poll      time.Duration // Config.PollInterval
+	labels    map[string]string
+	collector RunCollector // Config.Collector
 	// beforeStart runs after the tenant exists and before Start.
 	beforeStart func(r *rig)
 }
@@ -105,17 +104,17 @@ func newRig(t testing.TB, o rigOpts) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.logs.Close() })
-	ex, err := local.New(local.Options{GracePeriod: o.grace, OnStart: func(spec executor.Spec, pgid int) { r.s.OnStepStart(spec, pgid) }})
+	procs, err := NewProcesses(o.dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := local.New(local.Options{GracePeriod: o.grace, OnStart: procs.Started})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ex.Close() })
-	var exe executor.Executor = ex
-	if o.wrap != nil {
-		exe = o.wrap(ex)
-	}
 	r.s, err = New(Config{
-		Store: r.st, Executor: exe, Logs: r.logs, Bus: r.bus, DataDir: o.dir,
+		Store: r.st, Executor: ex, Processes: procs, Collector: o.collector, Logs: r.logs, Bus: r.bus, DataDir: o.dir,
 		MaxSteps: o.maxSteps, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Shared: o.shared, PollInterval: o.poll, Labels: o.labels,
 	})

@@ -3,8 +3,6 @@ package scheduler
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -14,54 +12,12 @@ import (
 	"syscall"
 
 	"github.com/runbookhq/runbook/internal/engine"
-	"github.com/runbookhq/runbook/internal/executor"
 	"github.com/runbookhq/runbook/internal/quota"
 )
 
 // LostOnRestart is the reason recorded for the steps a dead process left
 // queued or running.
 const LostOnRestart = "the server stopped while the step ran (it was restarted); the step's processes were killed"
-
-// OnStepStart records a step's process group so that a later Start can kill
-// what is left of it if this process dies without cleaning up. Pass it as
-// the local executor's Options.OnStart. The record holds the group id and
-// the leader's start time, so a recycled pid is never killed.
-func (s *Scheduler) OnStepStart(spec executor.Spec, pgid int) {
-	if run, err := strconv.ParseInt(spec.RunID, 10, 64); err == nil {
-		s.mu.Lock()
-		if t := s.tasks[taskKey{run, spec.Step, spec.Attempt}]; t != nil {
-			t.mu.Lock()
-			t.pgid = pgid
-			t.mu.Unlock()
-		}
-		s.mu.Unlock()
-	}
-	start, err := procStart(pgid)
-	if err != nil {
-		s.log.Warn("cannot record the step's process group; it may outlive a crash", "run", spec.RunID, "step", spec.Step, "err", err)
-		return
-	}
-	body := fmt.Sprintf("%d %d\n", pgid, start)
-	if err := os.WriteFile(s.recordPath(spec), []byte(body), 0o600); err != nil {
-		s.log.Warn("cannot record the step's process group; it may outlive a crash", "run", spec.RunID, "step", spec.Step, "err", err)
-	}
-}
-
-// recordPath names a step attempt's process record. The step name is
-// hashed: it may hold any character.
-func (s *Scheduler) recordPath(spec executor.Spec) string {
-	h := sha256.Sum256([]byte(spec.Step))
-	name := fmt.Sprintf("%s-%s-%d", spec.RunID, hex.EncodeToString(h[:8]), spec.Attempt)
-	return filepath.Join(pgidDir(s.cfg.DataDir), name)
-}
-
-// removeRecord forgets an attempt's process group: the executor has
-// returned, so the group is gone.
-func (s *Scheduler) removeRecord(spec executor.Spec) {
-	if err := os.Remove(s.recordPath(spec)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		s.log.Warn("removing a process record", "run", spec.RunID, "step", spec.Step, "err", err)
-	}
-}
 
 // reapOrphans SIGKILLs the process groups a dead predecessor recorded, then
 // removes the records. The group's leader (the shell) died with the server

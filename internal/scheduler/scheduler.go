@@ -40,19 +40,50 @@ const (
 	claimBatch = 32
 )
 
+// Store is what the scheduler needs of the store: admitting runs,
+// applying events, the outbox and the worker registry.
+type Store interface {
+	CreateAndAdmit(ctx context.Context, nr store.NewRun) (store.Run, error)
+	GetRun(ctx context.Context, tenantID, runID int64) (store.Run, error)
+	Apply(ctx context.Context, runID int64, e engine.Event) (engine.State, []engine.Command, error)
+	RunsInProgress(ctx context.Context) ([]store.Run, error)
+	AdmitWaiting(ctx context.Context) (int, error)
+
+	ClaimFor(ctx context.Context, c store.Claim) (cmds []store.Command, next time.Time, err error)
+	ExtendLease(ctx context.Context, id int64, owner string, lease time.Duration) error
+	ReleaseCommand(ctx context.Context, id int64, owner string) error
+	CompleteCommand(ctx context.Context, id int64, owner string) error
+
+	RegisterWorker(ctx context.Context, id string, labels map[string]string) error
+	RemoveWorker(ctx context.Context, id string) error
+	MarkWaiting(ctx context.Context, liveWithin time.Duration) (int, error)
+}
+
+// RunCollector is an executor that keeps objects per run (the Kubernetes
+// executor's owner ConfigMap) until told the run ended.
+type RunCollector interface {
+	DeleteRun(ctx context.Context, runID string) error
+}
+
 // Config is what a Scheduler needs. Store, Executor and DataDir are
-// required; Logs and Bus may be nil.
+// required; the rest may be left zero.
 type Config struct {
-	Store    store.Store
+	Store    Store
 	Executor executor.Executor
-	Logs     *logstore.Store
-	LogTee   LogTee        // nil: lines go to Logs only
-	Bus      *eventbus.Bus // notified after every Apply, topic RunTopic(runID)
-	Owner    string        // unique per process; "" means hostname-pid-random
-	DataDir  string        // workspaces/<runID> and pgids/ live here
-	Lease    time.Duration // outbox lease, renewed every Lease/3 while a step runs; 0 means DefaultLease
-	MaxSteps int           // steps running at once in this process; 0 means max(4, 2*GOMAXPROCS)
-	Logger   *slog.Logger  // nil means slog.Default()
+	// Processes records the steps' process groups; nil: a record of its
+	// own (enough when the executor reports no groups to one).
+	Processes *Processes
+	// Collector is told when a run this process ended is over, so it
+	// deletes what it kept for the run; nil: nothing to collect.
+	Collector RunCollector
+	Logs      *logstore.Store
+	LogTee    LogTee        // nil: lines go to Logs only
+	Bus       *eventbus.Bus // notified after every Apply, topic RunTopic(runID)
+	Owner     string        // unique per process; "" means hostname-pid-random
+	DataDir   string        // workspaces/<runID> and pgids/ live here
+	Lease     time.Duration // outbox lease, renewed every Lease/3 while a step runs; 0 means DefaultLease
+	MaxSteps  int           // steps running at once in this process; 0 means max(4, 2*GOMAXPROCS)
+	Logger    *slog.Logger  // nil means slog.Default()
 	// StepEnv, when set, adds variables to each step's env at its start
 	// (a GitHub run's repository and a fresh token); an error fails the step.
 	StepEnv func(ctx context.Context, runID int64) (map[string]string, error)
@@ -81,6 +112,7 @@ type Config struct {
 // Start it; Submit and Cancel may be called from any goroutine.
 type Scheduler struct {
 	cfg     Config
+	procs   *Processes
 	log     *slog.Logger
 	maxHeld int           // claimed commands held at once, running or waiting for a slot
 	slots   chan struct{} // one token per running step
@@ -138,14 +170,22 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Role == "" {
 		cfg.Role = "server"
 	}
-	for _, d := range []string{workspaceRoot(cfg.DataDir), pgidDir(cfg.DataDir)} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("scheduler: creating %s (is DataDir writable?): %w", d, err)
+	if err := os.MkdirAll(workspaceRoot(cfg.DataDir), 0o700); err != nil {
+		return nil, fmt.Errorf("scheduler: creating %s (is DataDir writable?): %w", workspaceRoot(cfg.DataDir), err)
+	}
+	procs := cfg.Processes
+	if procs == nil {
+		var err error
+		if procs, err = NewProcesses(cfg.DataDir, cfg.Logger); err != nil {
+			return nil, err
 		}
+	} else if procs.dataDir != cfg.DataDir {
+		return nil, fmt.Errorf("scheduler: Config.Processes keeps its records in %s, not in DataDir %s", procs.dataDir, cfg.DataDir)
 	}
 	force, forceNow := context.WithCancel(context.Background())
 	return &Scheduler{
 		cfg:     cfg,
+		procs:   procs,
 		log:     cfg.Logger.With("component", "scheduler"),
 		maxHeld: 2*cfg.MaxSteps + claimBatch,
 		slots:   make(chan struct{}, cfg.MaxSteps),

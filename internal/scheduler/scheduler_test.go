@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/runbookhq/runbook/internal/engine"
-	"github.com/runbookhq/runbook/internal/executor"
 	"github.com/runbookhq/runbook/internal/logline"
 	"github.com/runbookhq/runbook/internal/logstore"
 	"github.com/runbookhq/runbook/internal/store"
@@ -59,7 +58,6 @@ func TestDiamond(t *testing.T) {
 // collecting is a local executor that also keeps per-run objects, as the
 // Kubernetes executor does, and records when it is told to collect them.
 type collecting struct {
-	executor.Executor
 	deleted chan string
 }
 
@@ -70,14 +68,14 @@ func (c collecting) DeleteRun(_ context.Context, runID string) error {
 
 func TestRunEndCollectsExecutorObjects(t *testing.T) {
 	deleted := make(chan string, 4)
-	r := newRig(t, rigOpts{wrap: func(e executor.Executor) executor.Executor { return collecting{e, deleted} }})
+	r := newRig(t, rigOpts{collector: collecting{deleted}})
 	run := r.waitEnd(r.submit(diamondYAML, nil).ID)
 	select {
 	case id := <-deleted:
 		if id != strconv.FormatInt(run.ID, 10) {
 			t.Fatalf("DeleteRun(%s), want run %d", id, run.ID)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(waitLimit):
 		t.Fatalf("run %d ended (%s) but the executor was never told to collect it", run.ID, run.Status)
 	}
 	select {

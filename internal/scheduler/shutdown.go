@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"syscall"
 	"time"
 )
 
@@ -90,17 +89,7 @@ func (s *Scheduler) cancelRunning(cause error) {
 func (s *Scheduler) forceStop() {
 	s.forceNow()
 	s.cancelRunning(errForced)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, t := range s.tasks {
-		t.mu.Lock()
-		if t.pgid > 0 {
-			// pgid is cleared as soon as the executor returns; until then the
-			// group (or its unreaped shell) holds the id, so it is not reused.
-			_ = syscall.Kill(-t.pgid, syscall.SIGKILL)
-		}
-		t.mu.Unlock()
-	}
+	s.procs.killAll()
 }
 
 var errForced = errors.New("the server's shutdown was forced")

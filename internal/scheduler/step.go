@@ -12,11 +12,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/runbookhq/runbook/internal/attempt"
 	"github.com/runbookhq/runbook/internal/engine"
 	"github.com/runbookhq/runbook/internal/executor"
 	"github.com/runbookhq/runbook/internal/logline"
 	"github.com/runbookhq/runbook/internal/logstore"
-	"github.com/runbookhq/runbook/internal/mask"
 	"github.com/runbookhq/runbook/internal/store"
 )
 
@@ -45,7 +45,6 @@ type task struct {
 	cancel context.CancelCauseFunc
 
 	mu      sync.Mutex
-	pgid    int  // the running attempt's process group; 0 before and after
 	started bool // past the point where shutdown may drop it
 
 	// ending: the attempt's end is being recorded, after which its command
@@ -125,33 +124,29 @@ func (s *Scheduler) startStep(c store.Command) {
 		return
 	}
 
-	spec := executor.Spec{
-		RunID:     strconv.FormatInt(c.RunID, 10),
-		Step:      c.Step,
-		Attempt:   c.Attempt,
-		Command:   st.Workflow.Steps[i].Command,
-		Env:       stepEnv(st, i),
-		Workspace: ws,
-		Timeout:   c.Timeout,
-		// Read from the run's own workflow, like Command.
-		Kubernetes: st.Workflow.Steps[i].Kubernetes,
-	}
+	// Read from the run's own workflow: editing the file changes no run.
+	spec := attempt.Spec(st.Workflow, i, st.Vars.Env, strconv.FormatInt(c.RunID, 10), c.Attempt, ws, c.Timeout)
 	if err := s.addStepEnv(t.ctx, c.RunID, spec.Env); err != nil {
 		s.finishStep(t, engine.Event{Kind: engine.StepExited, ExitCode: -1, Reason: "preparing the step's environment: " + err.Error()})
 		return
 	}
-	sink := &logSink{logs: s.cfg.Logs, tee: s.cfg.LogTee, log: s.log, key: logstore.RunKey(c.RunID, c.Step, c.Attempt)}
+	var logs attempt.Logs
+	if s.cfg.Logs != nil {
+		logs = s.cfg.Logs
+	}
+	var also []executor.Sink
+	tee := &sharedCopy{open: s.cfg.LogTee, log: s.log, key: logstore.RunKey(c.RunID, c.Step, c.Attempt)}
+	if tee.open != nil {
+		also = append(also, tee)
+	}
 	// Every secret the run knows is masked before a line is stored.
-	res := s.cfg.Executor.Run(t.ctx, spec, mask.Sink(sink, mask.FromEnv(spec.Env)))
-	t.mu.Lock()
-	t.pgid = 0 // the group is gone: its id may be reused from now on
-	t.mu.Unlock()
-	s.removeRecord(spec)
-	logErr := sink.close()
+	res, logErr := attempt.Run(t.ctx, s.cfg.Executor, spec, logs, also...)
+	s.procs.ended(spec, key)
+	tee.close()
 	if logErr != nil {
 		s.log.Warn("step log incomplete", "run", c.RunID, "step", c.Step, "attempt", c.Attempt, "err", logErr)
 	}
-	s.finishStep(t, outcome(t, res, logErr))
+	s.finishStep(t, outcome(t, spec, res, logErr))
 }
 
 // leaveUnstarted handles a task stopped before it got a slot. Only a
@@ -172,20 +167,14 @@ func (s *Scheduler) leaveUnstarted(t *task) {
 	}
 }
 
-// outcome turns an executor result into the event the engine hears.
-func outcome(t *task, res executor.Result, logErr error) engine.Event {
-	e := engine.Event{Kind: engine.StepExited, ExitCode: res.ExitCode}
-	switch cause := context.Cause(t.ctx); {
-	case res.Cancelled && errors.As(cause, new(shutdownCause)):
-		e = engine.Event{Kind: engine.ExecutorLost, Reason: cause.Error()}
-	case res.TimedOut:
-		e = engine.Event{Kind: engine.StepTimedOut}
-	case res.Err != nil:
-		e.ExitCode, e.Reason = -1, res.Err.Error()
-	case logErr != nil:
-		e.Reason = "log store: " + logErr.Error()
+// outcome is the event the engine hears of an attempt's end: the one
+// attempt.Event makes, unless this process's shutdown stopped the step,
+// which is then lost (retried elsewhere), not failed.
+func outcome(t *task, spec executor.Spec, res executor.Result, logErr error) engine.Event {
+	if cause := context.Cause(t.ctx); res.Cancelled && errors.As(cause, new(shutdownCause)) {
+		return engine.Event{Kind: engine.ExecutorLost, Reason: cause.Error()}
 	}
-	return e
+	return attempt.Event(spec, res, logErr)
 }
 
 // finishStep applies the attempt's end and completes its command, unless
@@ -213,18 +202,12 @@ func (s *Scheduler) finishStep(t *task, e engine.Event) {
 	s.complete(c)
 }
 
-// runCollector is an executor that keeps objects per run (the Kubernetes
-// executor's owner ConfigMap) until told the run ended.
-type runCollector interface {
-	DeleteRun(ctx context.Context, runID string) error
-}
-
 // runEnded lets the executor collect what it kept for the run. Only the
 // process that applies a run's last step outcome calls it; a run that ends
 // elsewhere leaves its objects to a later collection.
 func (s *Scheduler) runEnded(runID int64) {
-	rc, ok := s.cfg.Executor.(runCollector)
-	if !ok {
+	rc := s.cfg.Collector
+	if rc == nil {
 		return
 	}
 	s.wg.Add(1)
@@ -266,18 +249,6 @@ func (s *Scheduler) heartbeat(t *task, done <-chan struct{}) {
 	}
 }
 
-// stepEnv is global env overlaid with the run's env vars, then the step's
-// own env, as `runbook run` does.
-func stepEnv(st engine.State, i int) map[string]string {
-	env := st.Workflow.StepEnv(i)
-	for k, v := range st.Vars.Env {
-		if _, own := st.Workflow.Steps[i].Env[k]; !own {
-			env[k] = v
-		}
-	}
-	return env
-}
-
 // LogTee opens a second destination for an attempt's masked lines: in
 // distributed mode, the shared log store that other processes read. The
 // sink it returns must not wait on I/O in WriteLine; its failures are
@@ -290,60 +261,36 @@ type TeeSink interface {
 	Close() error
 }
 
-// logSink creates the step's log at its first line, so a silent step costs
-// no file. A log store failure is remembered, not fatal: the step's work
-// matters more than its log.
-type logSink struct {
-	logs *logstore.Store
+// sharedCopy copies an attempt's lines to the LogTee, opened at the first
+// line. Its failures are logged once, never the step's.
+type sharedCopy struct {
+	open LogTee
 	key  logstore.Key
-	w    *logstore.Writer
-	err  error
-
-	tee    LogTee
-	log    *slog.Logger
-	tw     TeeSink
-	teeErr error // the first failure of the copy; later ones are not logged
+	log  *slog.Logger
+	w    TeeSink
+	err  error // the first failure; later ones are not logged
 }
 
-func (l *logSink) WriteLine(line logline.Line) error {
-	l.teeLine(line)
-	if l.logs == nil || l.err != nil {
+func (l *sharedCopy) WriteLine(line logline.Line) error {
+	if l.open == nil || l.err != nil {
 		return nil
 	}
 	if l.w == nil {
-		if l.w, l.err = l.logs.Create(l.key); l.err != nil {
+		if l.w, l.err = l.open(l.key); l.err != nil {
+			l.log.Warn("could not copy the step log to the shared log store", "run", l.key.Run, "step", l.key.Step, "attempt", l.key.Attempt, "err", l.err)
 			return nil
 		}
 	}
-	l.err = l.w.WriteLine(line)
+	if l.err = l.w.WriteLine(line); l.err != nil {
+		l.log.Warn("copying the step log to the shared log store failed", "run", l.key.Run, "step", l.key.Step, "attempt", l.key.Attempt, "err", l.err)
+	}
 	return nil
 }
 
-func (l *logSink) teeLine(line logline.Line) {
-	if l.tee == nil || l.teeErr != nil {
-		return
-	}
-	if l.tw == nil {
-		if l.tw, l.teeErr = l.tee(l.key); l.teeErr != nil {
-			l.log.Warn("could not copy the step log to the shared log store", "run", l.key.Run, "step", l.key.Step, "attempt", l.key.Attempt, "err", l.teeErr)
-			return
-		}
-	}
-	if l.teeErr = l.tw.WriteLine(line); l.teeErr != nil {
-		l.log.Warn("copying the step log to the shared log store failed", "run", l.key.Run, "step", l.key.Step, "attempt", l.key.Attempt, "err", l.teeErr)
-	}
-}
-
-func (l *logSink) close() error {
-	if l.tw != nil {
-		if err := l.tw.Close(); err != nil {
+func (l *sharedCopy) close() {
+	if l.w != nil {
+		if err := l.w.Close(); err != nil {
 			l.log.Warn("the shared log store may lack lines of the step log", "run", l.key.Run, "step", l.key.Step, "attempt", l.key.Attempt, "err", err)
 		}
 	}
-	if l.w != nil {
-		if err := l.w.Close(); err != nil && l.err == nil {
-			l.err = err
-		}
-	}
-	return l.err
 }

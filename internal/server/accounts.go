@@ -3,16 +3,13 @@ package server
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/runbookhq/runbook/internal/account"
-	"github.com/runbookhq/runbook/internal/store"
 )
 
 // decode reads a bounded JSON body into v, rejecting unknown fields.
@@ -20,10 +17,9 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
 		switch {
-		case errors.As(err, &tooBig):
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the request body may be at most %d bytes", s.cfg.MaxBody))
+		case errors.As(err, new(*http.MaxBytesError)):
+			s.fail(w, r, err)
 		case errors.Is(err, io.EOF):
 			writeError(w, http.StatusBadRequest, "bad_request", "the request needs a JSON body")
 		default:
@@ -32,31 +28,6 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
-}
-
-// accountError answers an account service error. Its messages are written
-// for people and hold no secrets; anything else is internal.
-func (s *Server) accountError(w http.ResponseWriter, r *http.Request, err error) {
-	var limited *account.RateLimitError
-	switch {
-	case errors.As(err, &limited):
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(limited.RetryAfter.Seconds()))))
-		writeError(w, http.StatusTooManyRequests, "rate_limited", limited.Error())
-	case errors.Is(err, account.ErrBadCredentials):
-		writeError(w, http.StatusUnauthorized, "bad_credentials", account.ErrBadCredentials.Error())
-	case errors.Is(err, account.ErrUnauthenticated):
-		writeError(w, http.StatusUnauthorized, "invalid_token", err.Error())
-	case errors.Is(err, account.ErrForbidden):
-		writeError(w, http.StatusForbidden, "forbidden", err.Error())
-	case errors.Is(err, store.ErrInvalid):
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
-	case errors.Is(err, store.ErrConflict):
-		writeError(w, http.StatusConflict, "conflict", err.Error())
-	case errors.Is(err, store.ErrNotFound):
-		notFound(w)
-	default:
-		s.internal(w, r, err)
-	}
 }
 
 type userView struct {
@@ -90,7 +61,7 @@ func (s *Server) signUp(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := s.cfg.Accounts.SignUp(r.Context(), in.Email, in.Username, in.Password)
 	if err != nil {
-		s.accountError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]userView{"user": {ID: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified, TenantID: u.TenantID}})
@@ -114,7 +85,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := s.cfg.Accounts.Login(r.Context(), in.Login, in.Password, clientIP(r))
 	if err != nil {
-		s.accountError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, s.refreshed(w, t, in.Cookie))
@@ -128,7 +99,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 	t, err := s.cfg.Accounts.Refresh(r.Context(), token)
 	if err != nil {
 		s.refreshFailed(w, err, fromCookie)
-		s.accountError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, s.refreshed(w, t, fromCookie))
@@ -143,7 +114,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		s.clearRefreshCookie(w)
 	}
 	if err := s.cfg.Accounts.Logout(r.Context(), token); err != nil {
-		s.accountError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -159,7 +130,7 @@ type membershipView struct {
 func (s *Server) me(w http.ResponseWriter, r *http.Request, c call) {
 	ms, err := s.cfg.Accounts.Memberships(r.Context(), c.who.UserID)
 	if err != nil {
-		s.accountError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	out := struct {
@@ -180,7 +151,7 @@ func (s *Server) createOrg(w http.ResponseWriter, r *http.Request, c call) {
 	}
 	m, err := s.cfg.Accounts.CreateOrg(r.Context(), c.who.UserID, in.Name)
 	if err != nil {
-		s.accountError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, membershipView{TenantID: m.Tenant.ID, Name: m.Tenant.Name, Role: m.Role, Personal: m.Personal})
@@ -217,7 +188,7 @@ func (s *Server) createPAT(w http.ResponseWriter, r *http.Request, c call) {
 	}
 	token, pat, err := s.cfg.Accounts.CreatePAT(r.Context(), c.who.UserID, in.Name, expires)
 	if err != nil {
-		s.accountError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	// The only time the token is shown.
@@ -230,7 +201,7 @@ func (s *Server) createPAT(w http.ResponseWriter, r *http.Request, c call) {
 func (s *Server) listPATs(w http.ResponseWriter, r *http.Request, c call) {
 	pats, err := s.cfg.Accounts.PATs(r.Context(), c.who.UserID)
 	if err != nil {
-		s.accountError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	out := []patView{}
@@ -247,7 +218,7 @@ func (s *Server) revokePAT(w http.ResponseWriter, r *http.Request, c call) {
 		return
 	}
 	if err := s.cfg.Accounts.RevokePAT(r.Context(), c.who.UserID, id); err != nil {
-		s.accountError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -2,14 +2,12 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/runbookhq/runbook/internal/account"
-	"github.com/runbookhq/runbook/internal/store"
 )
 
 // call is an authenticated request, inside one tenant for tenant routes.
@@ -49,11 +47,7 @@ func (s *Server) member(h func(http.ResponseWriter, *http.Request, call)) http.H
 				return nil, s.cfg.Accounts.CheckMember(context.WithoutCancel(r.Context()), who.UserID, tenant)
 			})
 			if err != nil {
-				if errors.Is(err, store.ErrNotFound) {
-					notFound(w)
-					return
-				}
-				s.internal(w, r, err)
+				s.fail(w, r, err) // not a member: not found, like a missing tenant
 				return
 			}
 			s.cache.members.Add(key, struct{}{})

@@ -47,7 +47,7 @@ func (s *Server) followRun(w http.ResponseWriter, r *http.Request, c call) {
 	defer sub.Close()
 	run, err := s.cfg.Runs.GetRun(r.Context(), c.tenant, id)
 	if err != nil {
-		s.runError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	out := startSSE(w, s.cfg.Heartbeat)

@@ -2,14 +2,12 @@ package server
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 
 	"github.com/runbookhq/runbook/internal/forge/github"
 	"github.com/runbookhq/runbook/internal/githubapp"
-	"github.com/runbookhq/runbook/internal/store"
 )
 
 // githubRoutes serves the GitHub App's webhook and the projects API; without
@@ -38,9 +36,8 @@ func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, github.MaxWebhookBody))
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("a webhook body may be at most %d bytes", github.MaxWebhookBody))
+		if errors.As(err, new(*http.MaxBytesError)) {
+			s.fail(w, r, err)
 			return
 		}
 		writeError(w, http.StatusBadRequest, "bad_request", "reading the body: "+err.Error())
@@ -49,13 +46,9 @@ func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
 	switch err := s.cfg.GitHub.Receive(r.Context(), r.Header, body); {
 	case errors.Is(err, github.ErrBadSignature):
 		s.log.Warn("webhook with a bad signature refused", "delivery", r.Header.Get("X-GitHub-Delivery"))
-		writeError(w, http.StatusUnauthorized, "bad_signature", "the X-Hub-Signature-256 does not match the body and the webhook secret")
-	case errors.Is(err, github.ErrBadDelivery):
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
-	case errors.Is(err, github.ErrNoWebhookSecret):
-		writeError(w, http.StatusServiceUnavailable, "not_configured", err.Error())
+		s.fail(w, r, err)
 	case err != nil:
-		s.internal(w, r, err)
+		s.fail(w, r, err)
 	default:
 		writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted"})
 	}
@@ -107,11 +100,8 @@ func (s *Server) enableProject(on bool) func(http.ResponseWriter, *http.Request,
 			return
 		}
 		p, err := s.cfg.GitHub.SetEnabled(r.Context(), c.tenant, id, on)
-		if errors.Is(err, store.ErrNotFound) {
-			notFound(w)
-			return
-		} else if err != nil {
-			s.internal(w, r, err)
+		if err != nil {
+			s.fail(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, toProjectJSON(p))
@@ -131,19 +121,9 @@ func (s *Server) triggerProject(w http.ResponseWriter, r *http.Request, c call) 
 		return
 	}
 	runID, err := s.cfg.GitHub.Trigger(r.Context(), c.tenant, id, req.Branch, req.SHA)
-	var ae *github.AppError
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		notFound(w)
-	case errors.Is(err, githubapp.ErrBadTrigger), errors.Is(err, store.ErrInvalid), errors.Is(err, github.ErrNoBranch):
-		writeError(w, http.StatusUnprocessableEntity, "invalid", err.Error())
-	case errors.Is(err, githubapp.ErrDisabled):
-		writeError(w, http.StatusConflict, "disabled", "the project is disabled; enable it first")
-	case errors.As(err, &ae): // its message is written to be shown
-		writeError(w, http.StatusBadGateway, "github", ae.Msg)
-	case err != nil:
-		s.internal(w, r, err)
-	default:
-		writeJSON(w, http.StatusCreated, map[string]int64{"run_id": runID})
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
+	writeJSON(w, http.StatusCreated, map[string]int64{"run_id": runID})
 }

@@ -19,7 +19,6 @@ import (
 
 	"github.com/runbookhq/runbook/internal/account"
 	"github.com/runbookhq/runbook/internal/eventbus"
-	"github.com/runbookhq/runbook/internal/executor"
 	"github.com/runbookhq/runbook/internal/executor/local"
 	"github.com/runbookhq/runbook/internal/logstore"
 	"github.com/runbookhq/runbook/internal/scheduler"
@@ -127,6 +126,7 @@ type harnessOpts struct {
 	open         opener
 	accountLimit account.Limit
 	admins       []string
+	tenantRescan time.Duration // Config.TenantRescan
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -150,13 +150,16 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sched *scheduler.Scheduler
-	exe, err := local.New(local.Options{GracePeriod: 2 * time.Second, OnStart: func(spec executor.Spec, pgid int) { sched.OnStepStart(spec, pgid) }})
+	procs, err := scheduler.NewProcesses(h.dir, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err := local.New(local.Options{GracePeriod: 2 * time.Second, OnStart: procs.Started})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { exe.Close() })
-	sched, err = scheduler.New(scheduler.Config{Store: h.st, Executor: exe, Logs: logs, Bus: h.bus, DataDir: h.dir, Logger: log})
+	sched, err := scheduler.New(scheduler.Config{Store: h.st, Executor: exe, Processes: procs, Logs: logs, Bus: h.bus, DataDir: h.dir, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +172,8 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		cancel()
 		sched.Shutdown(ctx, 0)
 	})
-	api := server.New(server.Config{Runs: h.st, Scheduler: sched, Logs: logs, Bus: h.bus, Accounts: accounts, Logger: log, Admins: o.admins})
+	api := server.New(server.Config{Runs: h.st, Quotas: h.st, Scheduler: sched, Logs: logs, Bus: h.bus, Accounts: accounts, Logger: log, Admins: o.admins,
+		TenantRescan: o.tenantRescan})
 	srv := httptest.NewUnstartedServer(api)
 	base, endStreams := context.WithCancel(context.Background())
 	srv.Config.BaseContext = func(net.Listener) context.Context { return base }

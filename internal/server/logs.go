@@ -48,7 +48,7 @@ func (s *Server) stepTarget(w http.ResponseWriter, r *http.Request, c call) (sto
 	}
 	run, err := s.cfg.Runs.GetRun(r.Context(), c.tenant, id)
 	if err != nil {
-		s.runError(w, r, err)
+		s.fail(w, r, err)
 		return store.Run{}, store.Step{}, 0, false
 	}
 	name := r.PathValue("step")

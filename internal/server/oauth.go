@@ -184,26 +184,22 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 	name := f.Provider.Name()
 	gotState, code, err := forge.ParseCallback(name, r.URL.Query())
 	if err != nil {
-		s.loginFailed(w, name, err)
+		s.loginFailed(w, r, name, err)
 		return
 	}
 	st, err := o.stateFrom(r)
 	if err != nil {
-		s.loginFailed(w, name, fmt.Errorf("%s login: %w", name, err))
+		s.loginFailed(w, r, name, fmt.Errorf("%s login: %w", name, err))
 		return
 	}
 	id, err := f.Finish(r.Context(), st, gotState, code)
 	if err != nil {
-		s.loginFailed(w, name, err)
+		s.loginFailed(w, r, name, err)
 		return
 	}
 	u, t, err := o.accounts.LoginWithIdentity(r.Context(), id)
 	if err != nil {
-		if errors.Is(err, forge.ErrEmailNotVerifiedHere) || errors.Is(err, forge.ErrEmailAmbiguous) {
-			s.loginFailed(w, name, err)
-			return
-		}
-		s.accountError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.setRefreshCookie(w, t)
@@ -211,26 +207,19 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, loginDoneURL, http.StatusSeeOther)
 }
 
-// loginFailed answers a failed login. forge's error texts are written for
-// the user and hold no secrets (providers' words are redacted).
-func (s *Server) loginFailed(w http.ResponseWriter, provider string, err error) {
-	status, code := http.StatusBadRequest, "login_failed"
-	switch {
-	case errors.Is(err, forge.ErrAccessDenied):
-		code = "login_cancelled"
-	case errors.Is(err, forge.ErrEmailNotVerifiedHere), errors.Is(err, forge.ErrEmailAmbiguous):
-		status, code = http.StatusConflict, "login_conflict"
-	case errors.Is(err, forge.ErrProviderUnavailable):
-		status, code = http.StatusBadGateway, "provider_unavailable"
-	case errors.Is(err, forge.ErrClientRejected), errors.Is(err, forge.ErrAuthorizeRejected),
-		errors.Is(err, forge.ErrTokenRejected), errors.Is(err, forge.ErrInvalidIdentity):
-		// The server's OAuth app configuration is wrong: the admin must act.
-		s.log.Error("oauth login failed: check the provider configuration", "provider", provider, "err", err)
-		writeError(w, http.StatusBadGateway, "provider_rejected", err.Error())
+// loginFailed answers a failed login from errorTable; a failure the table
+// does not know is the login's, not the server's. forge's error texts are
+// written for the user and hold no secrets (providers' words are redacted).
+func (s *Server) loginFailed(w http.ResponseWriter, r *http.Request, provider string, err error) {
+	a, ok := lookup(err)
+	if !a.misconfigured { // else fail logs it for the operator
+		s.log.Info("oauth login failed", "provider", provider, "err", err)
+	}
+	if !ok {
+		writeError(w, http.StatusBadRequest, "login_failed", err.Error())
 		return
 	}
-	s.log.Info("oauth login failed", "provider", provider, "err", err)
-	writeError(w, status, code, err.Error())
+	s.fail(w, r, err)
 }
 
 var errBadLoginCookie = errors.New("the login cookie is unreadable or was altered; start the login again")

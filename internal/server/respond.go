@@ -39,9 +39,3 @@ func writeErrorDetails(w http.ResponseWriter, status int, code, msg string, deta
 	e.Error.Code, e.Error.Message, e.Error.Details = code, msg, details
 	writeJSON(w, status, e)
 }
-
-// notFound is the one answer for a missing object and for another tenant's
-// object: the two must be indistinguishable.
-func notFound(w http.ResponseWriter) {
-	writeError(w, http.StatusNotFound, "not_found", "not found")
-}

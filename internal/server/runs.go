@@ -120,7 +120,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, c call) {
 		Vars: workflow.Vars{Branch: q.Get("branch"), SHA: q.Get("sha"), Event: event, Repo: q.Get("repo")},
 	})
 	if err != nil {
-		s.runError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, viewRun(run))
@@ -166,31 +166,6 @@ func formFile(r *http.Request) (io.ReadCloser, string, error) {
 	return f, hdr.Filename, nil
 }
 
-// runError maps store errors to answers; a workflow that does not parse
-// answers 422 with every problem and its position.
-func (s *Server) runError(w http.ResponseWriter, r *http.Request, err error) {
-	var list workflow.ErrorList
-	switch {
-	case errors.As(err, &list):
-		type problem struct {
-			Line    int    `json:"line,omitempty"`
-			Column  int    `json:"column,omitempty"`
-			Message string `json:"message"`
-		}
-		problems := make([]problem, len(list))
-		for i, e := range list {
-			problems[i] = problem{Line: e.Pos.Line, Column: e.Pos.Col, Message: e.Msg}
-		}
-		writeErrorDetails(w, http.StatusUnprocessableEntity, "invalid_workflow", list.Error(), problems)
-	case errors.Is(err, store.ErrNotFound):
-		notFound(w)
-	case errors.Is(err, store.ErrInvalid):
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
-	default:
-		s.internal(w, r, err)
-	}
-}
-
 func (s *Server) runID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	id, err := strconv.ParseInt(r.PathValue("run"), 10, 64)
 	if err != nil || id <= 0 {
@@ -212,7 +187,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request, c call) {
 	}
 	run, err := s.cfg.Runs.GetRun(r.Context(), c.tenant, id)
 	if err != nil {
-		s.runError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	b, err := json.Marshal(viewRun(run))
@@ -248,7 +223,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, c call) {
 	}
 	res, err := s.cfg.Runs.ListRuns(r.Context(), c.tenant, f, page)
 	if err != nil {
-		s.runError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	out := struct {
@@ -267,12 +242,12 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, c call) {
 		return
 	}
 	if err := s.cfg.Scheduler.Cancel(r.Context(), c.tenant, id, "cancelled by "+c.who.Username); err != nil {
-		s.runError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	run, err := s.cfg.Runs.GetRun(r.Context(), c.tenant, id)
 	if err != nil {
-		s.runError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, viewRun(run))
@@ -295,7 +270,7 @@ func (s *Server) resubmit(w http.ResponseWriter, r *http.Request, c call, failed
 	}
 	old, err := s.cfg.Runs.GetRun(r.Context(), c.tenant, id)
 	if err != nil {
-		s.runError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	var reuse []string
@@ -316,7 +291,7 @@ func (s *Server) resubmit(w http.ResponseWriter, r *http.Request, c call, failed
 		Vars: old.Vars, Trigger: trigger,
 	}, reuse, fmt.Sprintf("succeeded in run %d", id))
 	if err != nil {
-		s.runError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, viewRun(run))

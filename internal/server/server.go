@@ -72,11 +72,16 @@ type Config struct {
 	// Heartbeat is how often an idle SSE stream gets a comment, so proxies
 	// keep it open. Default 15s.
 	Heartbeat time.Duration
+	// TenantRescan is how often a tenant's event stream re-reads its runs
+	// with no note (a waiting run admitted because a new cycle began
+	// changes status without anyone publishing it) and checks that its
+	// caller may still read them. Default 10s.
+	TenantRescan time.Duration
 	// MaxBody bounds request bodies other than workflow uploads. Default 64 KiB.
 	MaxBody int64
 	// OAuth serves /auth/{provider}/login and /callback; nil: no OAuth login.
 	OAuth *OAuth
-	// Quotas serves usage and the admin routes; nil: Runs, if it keeps them.
+	// Quotas serves usage and the admin routes; nil: they answer 501.
 	Quotas Quotas
 	// Admins are the usernames that may change plans and grant minutes.
 	Admins []string
@@ -100,6 +105,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 15 * time.Second
+	}
+	if cfg.TenantRescan <= 0 {
+		cfg.TenantRescan = defaultTenantRescan
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 64 << 10

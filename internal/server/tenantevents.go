@@ -13,11 +13,8 @@ import (
 	"github.com/runbookhq/runbook/internal/store"
 )
 
-// tenantRescan is how often a tenant stream re-reads its runs with no
-// note (a waiting run admitted because a new cycle began changes status
-// without anyone publishing it) and checks that its caller may still read
-// them.
-const tenantRescan = 10 * time.Second
+// defaultTenantRescan is Config.TenantRescan's default.
+const defaultTenantRescan = 10 * time.Second
 
 // tenantScanLimit is how many of the newest runs a tenant stream compares
 // on each note; older runs are watched only while they are in progress.
@@ -51,7 +48,7 @@ func markOf(v runView) runMark {
 // watching, and a client that (re)connects reads the list with GET /runs
 // after it and applies the "run" events that follow. Runs of the tenant
 // only; membership is checked like every tenant route, and again every
-// tenantRescan: a stream whose token expired or was revoked, or whose user
+// Config.TenantRescan: a stream whose token expired or was revoked, or whose user
 // left the tenant, gets "end" with the reason and is closed.
 func (s *Server) followTenant(w http.ResponseWriter, r *http.Request, c call) {
 	ctx := r.Context()
@@ -61,7 +58,7 @@ func (s *Server) followTenant(w http.ResponseWriter, r *http.Request, c call) {
 	defer sub.Close()
 	seen := map[int64]runMark{}
 	if _, err := s.scanTenant(ctx, c.tenant, seen, true); err != nil {
-		s.runError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	out := startSSE(w, s.cfg.Heartbeat)
@@ -69,7 +66,7 @@ func (s *Server) followTenant(w http.ResponseWriter, r *http.Request, c call) {
 	if out.event(-1, "ready", struct{}{}) != nil || out.flush() != nil {
 		return
 	}
-	tick := time.NewTicker(tenantRescan)
+	tick := time.NewTicker(s.cfg.TenantRescan)
 	defer tick.Stop()
 	for {
 		select {

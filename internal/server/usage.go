@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -26,19 +25,9 @@ type Quotas interface {
 	GrantMinutes(ctx context.Context, tenantID, minutes int64) error
 }
 
-// quotas returns Config.Quotas, or the run store when it also keeps quotas
-// (both stores do), so a server wired before quotas existed still serves them.
-func (s *Server) quotas() Quotas {
-	if s.cfg.Quotas != nil {
-		return s.cfg.Quotas
-	}
-	q, _ := s.cfg.Runs.(Quotas)
-	return q
-}
-
 func (s *Server) usageRoutes() {
-	if q := s.quotas(); q != nil {
-		s.metrics.reg.MustRegister(&usageCollector{q: q, log: s.log})
+	if s.cfg.Quotas != nil {
+		s.metrics.reg.MustRegister(&usageCollector{q: s.cfg.Quotas, log: s.log})
 	}
 	s.handle("GET /api/v1/tenants/{tenant}/usage", s.member(s.usage))
 	s.handle("GET /api/v1/plans", s.signedIn(s.listPlans))
@@ -82,14 +71,14 @@ func waiting(r store.Run) lineEntry {
 }
 
 func (s *Server) usage(w http.ResponseWriter, r *http.Request, c call) {
-	q := s.quotas()
+	q := s.cfg.Quotas
 	if q == nil {
 		writeError(w, http.StatusNotImplemented, "not_configured", "this server keeps no quotas")
 		return
 	}
 	u, err := q.Usage(r.Context(), c.tenant)
 	if err != nil {
-		s.runError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	v := usageView{
@@ -104,7 +93,7 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, c call) {
 	if u.Pending+u.Blocked > 0 {
 		page, err := s.cfg.Runs.ListRuns(r.Context(), c.tenant, store.RunFilter{Status: engine.RunQueued}, store.Page{Limit: store.MaxLimit})
 		if err != nil {
-			s.runError(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 		for _, run := range page.Runs {
@@ -128,7 +117,7 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, c call) {
 }
 
 func (s *Server) listPlans(w http.ResponseWriter, r *http.Request, _ call) {
-	q := s.quotas()
+	q := s.cfg.Quotas
 	if q == nil {
 		writeError(w, http.StatusNotImplemented, "not_configured", "this server keeps no quotas")
 		return
@@ -149,7 +138,7 @@ func (s *Server) admin(h func(http.ResponseWriter, *http.Request, call)) func(ht
 			writeError(w, http.StatusForbidden, "forbidden", "only the server's admins (runbook server --admins) may change plans and grant minutes")
 			return
 		}
-		if s.quotas() == nil {
+		if s.cfg.Quotas == nil {
 			writeError(w, http.StatusNotImplemented, "not_configured", "this server keeps no quotas")
 			return
 		}
@@ -166,8 +155,8 @@ func (s *Server) putPlan(w http.ResponseWriter, r *http.Request, _ call) {
 		return
 	}
 	p := quota.Plan{Name: r.PathValue("plan"), Minutes: body.Minutes, MaxConcurrent: body.MaxConcurrent}
-	if err := s.quotas().PutPlan(r.Context(), p); err != nil {
-		s.runError(w, r, err)
+	if err := s.cfg.Quotas.PutPlan(r.Context(), p); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	s.log.Info("plan saved", "plan", p.Name, "minutes", p.Minutes, "max_concurrent", p.MaxConcurrent)
@@ -185,8 +174,8 @@ func (s *Server) setPlan(w http.ResponseWriter, r *http.Request, c call) {
 	if !s.decode(w, r, &body) {
 		return
 	}
-	if err := s.quotas().SetPlan(r.Context(), tenant, body.Plan); err != nil {
-		s.adminError(w, r, err)
+	if err := s.cfg.Quotas.SetPlan(r.Context(), tenant, body.Plan); err != nil {
+		s.failOperator(w, r, err)
 		return
 	}
 	s.log.Info("tenant plan changed", "tenant", tenant, "plan", body.Plan, "by", c.who.Username)
@@ -204,8 +193,8 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, c call) {
 	if !s.decode(w, r, &body) {
 		return
 	}
-	if err := s.quotas().GrantMinutes(r.Context(), tenant, body.Minutes); err != nil {
-		s.adminError(w, r, err)
+	if err := s.cfg.Quotas.GrantMinutes(r.Context(), tenant, body.Minutes); err != nil {
+		s.failOperator(w, r, err)
 		return
 	}
 	s.log.Info("minutes granted", "tenant", tenant, "minutes", body.Minutes, "by", c.who.Username)
@@ -215,15 +204,6 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, c call) {
 // usageOf answers an admin change with the tenant's usage after it.
 func (s *Server) usageOf(w http.ResponseWriter, r *http.Request, tenant int64) {
 	s.usage(w, r, call{tenant: tenant})
-}
-
-// adminError: admins may see that a tenant or plan does not exist.
-func (s *Server) adminError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not_found", err.Error())
-		return
-	}
-	s.runError(w, r, err)
 }
 
 func pathTenant(w http.ResponseWriter, r *http.Request) (int64, bool) {

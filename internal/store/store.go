@@ -6,26 +6,19 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/runbookhq/runbook/internal/engine"
+	"github.com/runbookhq/runbook/internal/failure"
 )
 
-// Sentinel errors. Drivers wrap them with context; test with errors.Is.
+// Sentinel errors, kept here for the packages that name them through
+// store; they live in package failure, which imports nothing.
 var (
-	// ErrNotFound: the object does not exist, or it belongs to another
-	// tenant. The two are deliberately indistinguishable.
-	ErrNotFound = errors.New("not found")
-	// ErrConflict: the write collides with existing state (a duplicate
-	// name, a command claimed by another owner). Re-read before retrying.
-	ErrConflict = errors.New("conflict")
-	// ErrInvalid: the input can never succeed as given (a workflow that does
-	// not parse, a malformed cursor, a negative limit). Do not retry.
-	ErrInvalid = errors.New("invalid input")
-	// ErrRejected: the engine refused the event (unknown step or event
-	// kind). Nothing was written.
-	ErrRejected = errors.New("event rejected by the engine")
+	ErrNotFound = failure.ErrNotFound
+	ErrConflict = failure.ErrConflict
+	ErrInvalid  = failure.ErrInvalid
+	ErrRejected = failure.ErrRejected
 )
 
 // Store persists runs. Every method is safe for concurrent use, and every

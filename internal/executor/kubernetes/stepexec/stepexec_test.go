@@ -121,15 +121,20 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// waitLimit bounds a wait on a real condition: it only stops a hung test,
+// sized for a loaded machine. The commands that must not end by themselves
+// sleep far longer.
+const waitLimit = 2 * time.Minute
+
 func TestCancelSendsSIGTERMToTheCommandsGroupAndLinesAreFlushedLive(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out syncBuffer
 	done := make(chan int)
 	go func() {
-		done <- Run(ctx, `trap 'echo got TERM; exit 7' TERM; echo ready; sleep 60 & wait`, &out)
+		done <- Run(ctx, `trap 'echo got TERM; exit 7' TERM; echo ready; sleep 600 & wait`, &out)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for !strings.Contains(out.String(), " ready\n") {
 		if time.Now().After(deadline) {
 			t.Fatalf("no ready line flushed while the command runs; output so far %q", out.String())
@@ -142,7 +147,7 @@ func TestCancelSendsSIGTERMToTheCommandsGroupAndLinesAreFlushedLive(t *testing.T
 		if code != 7 {
 			t.Fatalf("exit code %d, want 7 from the TERM trap", code)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(waitLimit):
 		t.Fatal("step-exec did not stop after SIGTERM")
 	}
 	recs := decode(t, []byte(out.String()))
@@ -163,11 +168,13 @@ func TestAProcessThatLeftTheGroupDoesNotHangTheStep(t *testing.T) {
 	start := time.Now()
 	// The escaped process writes its pid once it has its own session.
 	code, recs := run(t, context.Background(), fmt.Sprintf(
-		`setsid sh -c 'echo $$ > %[1]s.tmp && mv %[1]s.tmp %[1]s && exec sleep 30' & while [ ! -e %[1]s ]; do sleep 0.01; done; echo started`, pidFile))
+		`setsid sh -c 'echo $$ > %[1]s.tmp && mv %[1]s.tmp %[1]s && exec sleep 300' & while [ ! -e %[1]s ]; do sleep 0.01; done; echo started`, pidFile))
 	if code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
-	if took := time.Since(start); took > 10*time.Second {
+	// The escaped process sleeps 300s: waiting for it would take that long,
+	// whatever the machine's load.
+	if took := time.Since(start); took > 150*time.Second {
 		t.Fatalf("took %v: waited for the escaped process", took)
 	}
 	if len(recs) != 3 || recs[1].kind != frame.Stderr || !strings.Contains(recs[1].text, "stopped reading output") {
