@@ -3,7 +3,6 @@ package server
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -36,14 +35,8 @@ func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
 	if s.noGitHub(w) {
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, github.MaxWebhookBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("a webhook body may be at most %d bytes", github.MaxWebhookBody))
-			return
-		}
-		writeError(w, http.StatusBadRequest, "bad_request", "reading the body: "+err.Error())
+	body, ok := readBody(w, r, github.MaxWebhookBody, fmt.Sprintf("a webhook body may be at most %d bytes", github.MaxWebhookBody))
+	if !ok {
 		return
 	}
 	switch err := s.cfg.GitHub.Receive(r.Context(), r.Header, body); {
