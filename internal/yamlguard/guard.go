@@ -155,7 +155,7 @@ func rawBound(src []byte, max int) error {
 			if n > max {
 				line, col := lineCol(src, i)
 				return &Error{Line: line, Col: col, Msg: fmt.Sprintf(
-					"the document is too dense to read safely (more than %d YAML tokens are possible by here); split it into smaller files", max)}
+					"the document is too dense to read safely (more than %d YAML tokens are possible by here, counting words and symbols): move long scripts into files and call them, or split the document", max)}
 			}
 		}
 		prevStarts = blank || ind
