@@ -10,6 +10,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/runbookhq/runbook/internal/yamlguard"
 )
 
 // applyConfig fills every flag the command line did not set, first from
@@ -23,7 +25,9 @@ func applyConfig(cmd *cobra.Command) error {
 		path = os.Getenv("RUNBOOK_CONFIG")
 	}
 	if path != "" {
-		src, err := os.ReadFile(path)
+		// Bounded and alias-free before goccy's Decoder, which expands
+		// aliases without limit.
+		src, err := yamlguard.ReadFile(path, yamlguard.Limits{NoAliases: true})
 		if err != nil {
 			return fmt.Errorf("config file: %w", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -42,5 +43,25 @@ func TestWorkerKubernetesSettingsFromTheEnvironmentAndTheFile(t *testing.T) {
 	}
 	if cpu != "500m" || mem != "8Gi" {
 		t.Errorf("cpu request %q memory limit %q, want 500m and 8Gi", cpu, mem)
+	}
+}
+
+// TestConfigFileIsBoundedBeforeDecoding: goccy's Decoder is quadratic in
+// nesting and expands aliases without limit, so a config file that nests
+// too deep, or uses an alias, is refused at its position before decoding.
+func TestConfigFileIsBoundedBeforeDecoding(t *testing.T) {
+	for src, want := range map[string]string{
+		"labels: " + strings.Repeat("[", 20_000) + "\n": "worker.yml:1:72: nesting deeper than 64 levels",
+		"a: &a [x, x]\nlabels: *a\n":                    "worker.yml:2:9: aliases (*a) are not allowed",
+	} {
+		file := filepath.Join(t.TempDir(), "worker.yml")
+		if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("RUNBOOK_CONFIG", file)
+		err := applyConfig(newWorkerCmd())
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want %s", err, want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -195,4 +196,92 @@ func TestPropertyNoSecretSurvives(t *testing.T) {
 			t.Fatalf("masked %q as %q, want %q", text.String(), got, want)
 		}
 	})
+}
+
+// TestBase64EdgesAreMasked is issue 13 item 4.10: a secret printed
+// base64-encoded was masked as "***w==", leaving its last character (which
+// encodes the secret's last bits) and the padding visible.
+func TestBase64EdgesAreMasked(t *testing.T) {
+	secret := "hunter2-secret"
+	m := New(secret)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		for _, pre := range []string{"", "u:", "ab:"} {
+			in := enc.EncodeToString([]byte(pre + secret))
+			got := m.MaskString("Basic " + in + " end")
+			keep := in[:8*len(pre)/6] // what encodes pre alone
+			if want := "Basic " + keep + Replacement + " end"; got != want {
+				t.Errorf("%q (after %q): got %q, want %q", in, pre, got, want)
+			}
+		}
+	}
+}
+
+// TestPropertyBase64NeverLeaksTheSecret: for random secrets, random bytes
+// around them, every base64 alphabet with and without padding, and random
+// chunk splits of the output stream into lines, every character of the
+// encoding that depends on the secret is masked, and so is the padding
+// after it.
+func TestPropertyBase64NeverLeaksTheSecret(t *testing.T) {
+	encs := []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding}
+	noise := rapid.SampledFrom([]byte(" ,;:()[]\t\"'"))
+	rapid.Check(t, func(t *rapid.T) {
+		secret := rapid.SliceOfN(rapid.Byte(), MinLen, 40).Draw(t, "secret")
+		pre := rapid.SliceOfN(rapid.Byte(), 0, 8).Draw(t, "pre")
+		post := rapid.SliceOfN(rapid.Byte(), 0, 8).Draw(t, "post")
+		enc := encs[rapid.IntRange(0, len(encs)-1).Draw(t, "enc")]
+		left := string(rapid.SliceOfN(noise, 0, 5).Draw(t, "left"))
+		right := string(rapid.SliceOfN(noise, 1, 5).Draw(t, "right"))
+		text := enc.EncodeToString(slices.Concat(pre, secret, post))
+		stream := left + text + right + "\n"
+
+		// The stream arrives in random chunks; lines are cut at '\n' as the
+		// executors do, and each line is masked.
+		m := New(string(secret))
+		var out, line []byte
+		for rest := []byte(stream); len(rest) > 0; {
+			n := rapid.IntRange(1, len(rest)).Draw(t, "chunk")
+			for _, c := range rest[:n] {
+				if c == '\n' {
+					out = append(append(out, m.Mask(line)...), '\n')
+					line = line[:0:0]
+					continue
+				}
+				line = append(line, c)
+			}
+			rest = rest[n:]
+		}
+
+		got := strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(string(out), left), "\n"), right)
+		if len(got) != len(out)-len(left)-len(right)-1 {
+			t.Fatalf("the text around the encoding was changed: %q", out)
+		}
+		// Characters [a, b) of text depend on the secret's bits.
+		a, b := 8*len(pre)/6, (8*(len(pre)+len(secret))+5)/6
+		first, last := strings.Index(got, Replacement), strings.LastIndex(got, Replacement)
+		if first < 0 {
+			t.Fatalf("not masked: %q", got)
+		}
+		head, tail, mid := got[:first], got[last+len(Replacement):], got[first:last]
+		if !strings.HasPrefix(text[:a], head) {
+			t.Fatalf("%q: kept %q before the mask, more than %q", text, head, text[:a])
+		}
+		if !strings.HasSuffix(text[b:], tail) || len(post) == 0 && tail != "" {
+			t.Fatalf("%q: kept %q after the mask (the secret's characters end at %d)", text, tail, b)
+		}
+		if strings.Trim(mid, "*") != "" && strings.Count(text[:a]+text[b:], mid) == 0 {
+			t.Fatalf("%q: kept %q inside the masked stretch", text, got)
+		}
+	})
+}
+
+// TestJSONEscapedFormIsMasked: a secret with quotes, backslashes or HTML
+// characters printed inside JSON is masked in its escaped form.
+func TestJSONEscapedFormIsMasked(t *testing.T) {
+	secret := `pa"ss\wo<rd>&1`
+	m := New(secret)
+	for _, in := range []string{`{"password":"pa\"ss\\wo\u003crd\u003e\u00261"}`, `{"password":"pa\"ss\\wo<rd>&1"}`} {
+		if got := m.MaskString(in); got != `{"password":"***"}` {
+			t.Errorf("%s masked as %s", in, got)
+		}
+	}
 }

@@ -128,3 +128,18 @@ func TestParsePlans(t *testing.T) {
 		}
 	}
 }
+
+// TestParsePlansBoundedBeforeDecoding: a deep or aliased plans file is
+// refused at its position before goccy's Decoder (quadratic in nesting,
+// unbounded in alias expansion) reads it.
+func TestParsePlansBoundedBeforeDecoding(t *testing.T) {
+	for src, want := range map[string]string{
+		"plans: " + strings.Repeat("[", 20_000) + "\n":                         "plans.yml:1:71: nesting deeper than 64 levels",
+		"x: &p {name: free, minutes: 10, max_concurrent: 1}\nplans:\n  - *p\n": "plans.yml:3:5: aliases (*p) are not allowed",
+	} {
+		_, err := ParsePlans("plans.yml", []byte(src))
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("got %v, want %s", err, want)
+		}
+	}
+}

@@ -1,9 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -14,17 +14,22 @@ import (
 
 // decode reads a bounded JSON body into v, rejecting unknown fields.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	body, ok := readBody(w, r, s.cfg.MaxBody, bodyLimitMsg(s.cfg.MaxBody))
+	if !ok {
+		return false
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		writeError(w, http.StatusBadRequest, "bad_request", "the request needs a JSON body")
+		return false
+	}
+	if at := jsonTooDeep(body, maxJSONDepth); at >= 0 {
+		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("the JSON body nests deeper than %d levels (at byte %d)", maxJSONDepth, at))
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		switch {
-		case errors.As(err, new(*http.MaxBytesError)):
-			s.fail(w, r, err)
-		case errors.Is(err, io.EOF):
-			writeError(w, http.StatusBadRequest, "bad_request", "the request needs a JSON body")
-		default:
-			writeError(w, http.StatusBadRequest, "bad_request", "the JSON body does not parse: "+err.Error())
-		}
+		writeError(w, http.StatusBadRequest, "bad_request", "the JSON body does not parse: "+err.Error())
 		return false
 	}
 	return true

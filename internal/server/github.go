@@ -2,7 +2,7 @@ package server
 
 import (
 	"errors"
-	"io"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -34,13 +34,8 @@ func (s *Server) githubWebhook(w http.ResponseWriter, r *http.Request) {
 	if s.noGitHub(w) {
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, github.MaxWebhookBody))
-	if err != nil {
-		if errors.As(err, new(*http.MaxBytesError)) {
-			s.fail(w, r, err)
-			return
-		}
-		writeError(w, http.StatusBadRequest, "bad_request", "reading the body: "+err.Error())
+	body, ok := readBody(w, r, github.MaxWebhookBody, fmt.Sprintf("a webhook body may be at most %d bytes", github.MaxWebhookBody))
+	if !ok {
 		return
 	}
 	switch err := s.cfg.GitHub.Receive(r.Context(), r.Header, body); {

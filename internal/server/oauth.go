@@ -20,7 +20,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -278,14 +277,8 @@ func (s *Server) clearRefreshCookie(w http.ResponseWriter) {
 // cookie an OAuth login set. fromCookie tells where, so that the answer
 // goes back the same way.
 func (s *Server) refreshTokenIn(w http.ResponseWriter, r *http.Request) (token string, fromCookie, ok bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the request body may be at most %d bytes", s.cfg.MaxBody))
-		} else {
-			writeError(w, http.StatusBadRequest, "bad_request", "reading the request body failed")
-		}
+	body, ok := readBody(w, r, s.cfg.MaxBody, bodyLimitMsg(s.cfg.MaxBody))
+	if !ok {
 		return "", false, false
 	}
 	hasBody := len(bytes.TrimSpace(body)) > 0

@@ -99,11 +99,14 @@ func viewRun(r store.Run) runView {
 // file (any content type but multipart), or a multipart form with a "file"
 // part. Query: branch, sha, event, repo, project.
 func (s *Server) createRun(w http.ResponseWriter, r *http.Request, c call) {
+	if declaredTooLarge(w, r, maxUpload(r), tooLargeWorkflow) {
+		return
+	}
 	src, name, err := readWorkflowUpload(w, r)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("a workflow file may be at most %d bytes", workflow.MaxFileSize))
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", tooLargeWorkflow)
 			return
 		}
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
@@ -126,12 +129,27 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, c call) {
 	writeJSON(w, http.StatusCreated, viewRun(run))
 }
 
+var tooLargeWorkflow = fmt.Sprintf("a workflow file may be at most %d bytes", workflow.MaxFileSize)
+
+// maxUpload is the largest body a workflow upload may have: the file, or
+// the file and its multipart framing.
+func maxUpload(r *http.Request) int64 {
+	if isMultipart(r) {
+		return workflow.MaxFileSize + 64<<10
+	}
+	return workflow.MaxFileSize
+}
+
+func isMultipart(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "multipart/form-data"
+}
+
 // readWorkflowUpload reads at most MaxFileSize bytes of workflow file.
 func readWorkflowUpload(w http.ResponseWriter, r *http.Request) (src []byte, name string, err error) {
 	name = ".runbook.yml"
 	body := http.MaxBytesReader(w, r.Body, workflow.MaxFileSize+64<<10)
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt != "multipart/form-data" {
+	if !isMultipart(r) {
 		src, err = io.ReadAll(body)
 	} else {
 		r.Body = body

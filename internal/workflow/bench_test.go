@@ -85,3 +85,40 @@ func BenchmarkCondEval(b *testing.B) {
 		}
 	}
 }
+
+// nestingShapes are the deep documents of issue 13: goccy's parser alone
+// needs about 800 MB for 20k `[` and 13 GB for 100k. Parse refuses them
+// before parsing.
+var nestingShapes = map[string]string{
+	"flow_[_20k":       "name: d\nsteps: " + strings.Repeat("[", 20_000) + "\n",
+	"flow_[_100k":      "name: d\nsteps: " + strings.Repeat("[", 100_000) + "\n",
+	"flow_{_20k":       "steps: " + strings.Repeat("{a: ", 20_000) + "\n",
+	"mixed_20k":        "steps: " + strings.Repeat("[{a: ", 20_000) + "\n",
+	"block_-_20k":      "steps:\n" + strings.Repeat("- ", 20_000) + "x\n",
+	"anchored_[_20k":   "steps: " + strings.Repeat("&a [", 20_000) + "\n",
+	"block_indent_1k":  blockIndent(1000),
+	"wide_mapping_10k": "steps: []\nglobal:\n  env:\n" + strings.Repeat("    A: 1\n", 10_000),
+}
+
+func blockIndent(depth int) string {
+	var b strings.Builder
+	b.WriteString("steps:\n")
+	for i := range depth {
+		b.WriteString(strings.Repeat("  ", i) + "- k:\n")
+	}
+	return b.String()
+}
+
+func BenchmarkParseNesting(b *testing.B) {
+	for name, src := range nestingShapes {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(src)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Parse("deep.yml", []byte(src)); err == nil {
+					b.Fatal("accepted")
+				}
+			}
+		})
+	}
+}

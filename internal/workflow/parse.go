@@ -11,6 +11,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/runbookhq/runbook/internal/yamlguard"
 )
 
 // Parse reads and validates a workflow file. file is the name shown in
@@ -40,7 +42,12 @@ func Parse(file string, src []byte) (*Workflow, error) {
 	// Duplicate keys are reported by our own reader, together with every
 	// other problem; goccy would stop at the first one.
 	f, err := parseYAML(body)
-	if err != nil {
+	var over *yamlguard.Error
+	switch {
+	case errors.As(err, &over):
+		errs.addAt(Pos{Line: over.Line, Col: over.Col}, "%s", over.Msg)
+		return nil, errs.list
+	case err != nil:
 		errs.yaml(err)
 		return nil, errs.list
 	}
@@ -85,13 +92,15 @@ func Parse(file string, src []byte) (*Workflow, error) {
 
 // parseYAML runs goccy's parser, turning a panic in it into an error: the
 // input is untrusted and a server must not crash on it. (Fuzzing found none.)
+// yamlguard first bounds what the parse can cost: goccy's parser is
+// quadratic in nesting depth and in the keys of a mapping.
 func parseYAML(src []byte) (f *ast.File, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("the YAML parser failed on this file (%v); please report it", r)
 		}
 	}()
-	return parser.ParseBytes(src, 0, parser.AllowDuplicateMapKey())
+	return yamlguard.Parse(src, yamlguard.Default, parser.AllowDuplicateMapKey())
 }
 
 // checkBytes rejects what cannot be a YAML workflow before parsing it.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -322,7 +323,7 @@ func TestParseLimitsAndBadBytes(t *testing.T) {
 		{"only comments", "# nothing\n", "f.yml:1:1: the file has no content, only comments"},
 		{"NUL byte", "steps:\n  - na\x00me: a\n", "f.yml: the file is binary (a NUL byte at line 2, column 7), not a YAML workflow"},
 		{"invalid UTF-8", "steps:\n  - name: \xff\n", "f.yml: the file is not valid UTF-8 text (invalid byte at line 2, column 11): save it as UTF-8"},
-		{"deep nesting", "steps: " + strings.Repeat("[", 200) + strings.Repeat("]", 200) + "\n", "the YAML is nested more than 100 levels deep"},
+		{"deep nesting", "steps: " + strings.Repeat("[", 200) + strings.Repeat("]", 200) + "\n", "f.yml:1:71: nesting deeper than 64 levels"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -478,12 +479,13 @@ func TestParseIfReadsTransitiveDependency(t *testing.T) {
 	}
 }
 
-// TestParseManyMissingDependencies: a 1 MiB file of unknown names gets a
-// capped list of errors (hints are only computed for the ones shown).
+// TestParseManyMissingDependencies: a file of 20,000 unknown names (as many
+// as the token limit allows) gets a capped list of errors (hints are only
+// computed for the ones shown).
 func TestParseManyMissingDependencies(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("steps:\n  - name: a\n    command: x\n    depends_on: [")
-	for i := 0; b.Len() < MaxFileSize-20; i++ {
+	for i := range 20_000 {
 		fmt.Fprintf(&b, "s%d,", i)
 	}
 	b.WriteString("z]\n")
@@ -492,4 +494,40 @@ func TestParseManyMissingDependencies(t *testing.T) {
 	if !errors.As(err, &list) || len(list) != MaxErrors+1 || !strings.Contains(list[0].Msg, `depends on "s0", which does not exist (steps are: a)`) {
 		t.Fatalf("got %d errors: %.200v", len(list), err)
 	}
+}
+
+// TestParseRefusesDeepNestingCheaply is issue 13's repro: 20 KB of `[` took
+// the server to 656 MB because the depth check ran after goccy's parser.
+// Now every shape is refused before parsing, at the token that goes too
+// deep, allocating a few MB.
+func TestParseRefusesDeepNestingCheaply(t *testing.T) {
+	want := map[string]string{
+		"flow_[_20k":       ".runbook.yml:2:71: nesting deeper than 64 levels",
+		"flow_[_100k":      ".runbook.yml:2:71: nesting deeper than 64 levels",
+		"flow_{_20k":       ".runbook.yml:1:260: nesting deeper than 64 levels",
+		"mixed_20k":        ".runbook.yml:1:164: nesting deeper than 64 levels",
+		"block_-_20k":      ".runbook.yml:2:127: nesting deeper than 64 levels",
+		"anchored_[_20k":   ".runbook.yml:1:261: nesting deeper than 64 levels",
+		"block_indent_1k":  ".runbook.yml:33:65: nesting deeper than 64 levels",
+		"wide_mapping_10k": ".runbook.yml:2004:5: a mapping here has more than 2000 keys",
+	}
+	for name, src := range nestingShapes {
+		var err error
+		alloc := allocatedBy(func() { _, err = Parse(".runbook.yml", []byte(src)) })
+		if err == nil || !strings.HasPrefix(err.Error(), want[name]) {
+			t.Errorf("%s: got %.300v\nwant %s", name, err, want[name])
+		}
+		if alloc > 64<<20 {
+			t.Errorf("%s: refusing it allocated %.0f MB", name, float64(alloc)/1e6)
+		}
+	}
+}
+
+func allocatedBy(f func()) uint64 {
+	runtime.GC()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	f()
+	runtime.ReadMemStats(&m1)
+	return m1.TotalAlloc - m0.TotalAlloc
 }

@@ -31,16 +31,27 @@ const cutNote = "runbook: stopped reading output: a process that left the step's
 var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, MaxLineBytes) }}
 
 // output reads a step's stdout and stderr and numbers their lines into one
-// sequence for the sink.
+// sequence for the sink, in the order they were read.
+//
+// Each read(2) is stamped, at nanosecond precision, the moment it returns;
+// every line it completes carries that time. A reader that has read lines
+// numbers none of them while the other reader holds lines read earlier
+// (pending[j] before its own): so line numbers follow read times, across
+// both streams, and readers of the log that order by number see the order
+// the lines were read in. Lines written to the two streams faster than we
+// read them (both already waiting in their pipes when we wake) share no
+// moment of reading that could order them: they come as two runs.
 type output struct {
-	sink   executor.Sink
-	mu     sync.Mutex // serialises sink calls and numbering
-	n      int64
-	err    error         // the sink's first error; later lines are dropped
-	last   time.Time     // when the last delivered line was read
-	r, w   [2]*os.File   // read (ours) and write (the child's) ends: stdout, stderr
-	done   chan struct{} // one send per reader that has finished
-	cutOff bool
+	sink    executor.Sink
+	mu      sync.Mutex // serialises sink calls, numbering and pending
+	turn    *sync.Cond // on mu: signalled when pending changes
+	pending [2]time.Time
+	n       int64
+	err     error         // the sink's first error; later lines are dropped
+	last    time.Time     // when the last delivered line was read
+	r, w    [2]*os.File   // read (ours) and write (the child's) ends: stdout, stderr
+	done    chan struct{} // one send per reader that has finished
+	cutOff  bool
 
 	// reading[i] is the UnixNano at which reader i entered the read(2) it
 	// is blocked in, 0 while it handles lines; ended[i] once it returned.
@@ -51,23 +62,59 @@ type output struct {
 var streams = [2]logline.Stream{logline.Stdout, logline.Stderr}
 
 func newOutput(sink executor.Sink) *output {
-	return &output{sink: sink, done: make(chan struct{}, 2)}
+	o := &output{sink: sink, done: make(chan struct{}, 2)}
+	o.turn = sync.NewCond(&o.mu)
+	return o
 }
 
-// emit numbers and delivers one line read at time at. text may alias a read
-// buffer: the sink contract says sinks copy what they keep.
+// emit numbers and delivers one line that is not from a reader (a note of
+// ours), stamped now.
 func (o *output) emit(s logline.Stream, text []byte, at time.Time) {
 	o.mu.Lock()
-	if o.err == nil {
-		// Two streams are read concurrently: keep times in line order.
-		if at.Before(o.last) {
-			at = o.last
-		}
-		o.last = at
-		o.n++
-		o.err = o.sink.WriteLine(logline.Line{N: o.n, Stream: s, Time: at, Text: text})
-	}
+	o.deliver(s, text, at)
 	o.mu.Unlock()
+}
+
+// emitRead numbers and delivers a line reader i read at time at, once no
+// line read earlier by the other reader is still waiting for its number.
+// text may alias a read buffer: the sink contract says sinks copy what they
+// keep.
+func (o *output) emitRead(i int, text []byte, at time.Time) {
+	o.mu.Lock()
+	for o.earlier(1-i, i, at) {
+		o.turn.Wait()
+	}
+	o.deliver(streams[i], text, at)
+	o.mu.Unlock()
+}
+
+// earlier reports whether reader j holds lines read before at (ties go to
+// stdout, reader 0). Called with mu held.
+func (o *output) earlier(j, i int, at time.Time) bool {
+	p := o.pending[j]
+	return !p.IsZero() && (p.Before(at) || p.Equal(at) && j < i)
+}
+
+// setPending records that reader i holds lines read at at (zero: none),
+// and wakes a reader waiting on it. Called with mu held.
+func (o *output) setPending(i int, at time.Time) {
+	o.pending[i] = at
+	o.turn.Broadcast()
+}
+
+// deliver numbers one line. Called with mu held.
+func (o *output) deliver(s logline.Stream, text []byte, at time.Time) {
+	if o.err != nil {
+		return
+	}
+	// Only a wall clock stepped back can make a time go back: keep times in
+	// line order.
+	if at.Before(o.last) {
+		at = o.last
+	}
+	o.last = at
+	o.n++
+	o.err = o.sink.WriteLine(logline.Line{N: o.n, Stream: s, Time: at, Text: text})
 }
 
 // clockReader notes when each read returned. Every line that a read
@@ -82,9 +129,21 @@ type clockReader struct {
 }
 
 func (c *clockReader) Read(p []byte) (int, error) {
+	// Every line of the last read is delivered (bufio reads again only
+	// then), except perhaps a partial one, which this read completes.
+	c.o.mu.Lock()
+	c.o.setPending(c.i, time.Time{})
+	c.o.mu.Unlock()
 	c.o.reading[c.i].Store(time.Now().UnixNano())
 	n, err := c.f.Read(p)
+	// Stamped under mu, so that no other reader can have compared its
+	// lines with ours before our time exists.
+	c.o.mu.Lock()
 	c.at = time.Now()
+	if n > 0 {
+		c.o.setPending(c.i, c.at)
+	}
+	c.o.mu.Unlock()
 	c.o.reading[c.i].Store(0)
 	return n, err
 }
@@ -148,13 +207,15 @@ func (o *output) start() {
 
 // read splits one stream into lines until EOF or the read deadline.
 func (o *output) read(i int) {
-	s := streams[i]
 	c := &clockReader{f: o.r[i], o: o, i: i}
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(c)
 	defer func() {
 		br.Reset(nil)
 		readers.Put(br)
+		o.mu.Lock()
+		o.setPending(i, time.Time{})
+		o.mu.Unlock()
 		o.ended[i].Store(true)
 		o.done <- struct{}{}
 	}()
@@ -163,17 +224,17 @@ func (o *output) read(i int) {
 		line, err := br.ReadSlice('\n')
 		switch {
 		case err == bufio.ErrBufferFull:
-			o.emit(s, line, c.at)
+			o.emitRead(i, line, c.at)
 			split = true
 			continue
 		case len(line) > 0 && line[len(line)-1] == '\n':
 			// A line of exactly MaxLineBytes leaves only its '\n' for the
 			// next read: that is its end, not an empty line.
 			if !split || len(line) > 1 {
-				o.emit(s, line[:len(line)-1], c.at)
+				o.emitRead(i, line[:len(line)-1], c.at)
 			}
 		case len(line) > 0:
-			o.emit(s, line, c.at) // the last line had no '\n', or we stopped reading
+			o.emitRead(i, line, c.at) // the last line had no '\n', or we stopped reading
 		}
 		split = false
 		if err != nil {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,3 +159,46 @@ func TestIdleCountsFromEntryIntoRead(t *testing.T) {
 		t.Errorf("stdout at EOF, stderr in read(2) for 1h: idle = %v, want 1h", got)
 	}
 }
+
+// TestLinesAreNumberedInReadOrder is issue 13 item 4.8: lines of stdout and
+// stderr written microseconds apart came back in either order, because
+// each reader numbered its lines as soon as it took the lock, and the later
+// read's time then overwrote the earlier one. Now a reader holding lines
+// read later waits while the other holds lines read earlier, so numbers
+// follow read times, and each line keeps its own read time.
+func TestLinesAreNumberedInReadOrder(t *testing.T) {
+	s := newSink("")
+	o := newOutput(s)
+	t1 := time.Now()
+	t2 := t1.Add(time.Microsecond)
+	o.mu.Lock()
+	o.setPending(0, t1) // stdout read two lines at t1, not numbered yet
+	o.mu.Unlock()
+
+	var started atomic.Bool
+	done := make(chan struct{})
+	go func() { // stderr read a line at t2 and tries to number it first
+		defer close(done)
+		o.mu.Lock()
+		o.setPending(1, t2)
+		o.mu.Unlock()
+		started.Store(true)
+		o.emitRead(1, []byte("err"), t2)
+	}()
+	for !started.Load() {
+		runtime.Gosched()
+	}
+	runtime.Gosched()
+	o.emitRead(0, []byte("out1"), t1)
+	o.emitRead(0, []byte("out2"), t1)
+	o.mu.Lock()
+	o.setPending(0, time.Time{}) // stdout goes back to read(2)
+	o.mu.Unlock()
+	<-done
+
+	want := []line{{1, logline.Stdout, "out1"}, {2, logline.Stdout, "out2"}, {3, logline.Stderr, "err"}}
+	if !slices.Equal(s.lines, want) {
+		t.Fatalf("lines %v, want %v", s.lines, want)
+	}
+}
+
