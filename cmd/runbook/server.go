@@ -47,6 +47,8 @@ type serverFlags struct {
 	labels   []string
 	runSteps bool
 	poll     time.Duration
+
+	lostRetries int
 }
 
 func addStoreFlags(cmd *cobra.Command, f *serverFlags) {
@@ -94,6 +96,7 @@ On SIGTERM or Ctrl-C it stops taking work and lets running steps finish for
 	fl.StringSliceVar(&f.labels, "labels", nil, "worker labels of this server's own step runner, as k=v,k=v (executor=local is added)")
 	fl.BoolVar(&f.runSteps, "run-steps", true, "run steps in this process too; --run-steps=false leaves them to `runbook worker` processes (Postgres only)")
 	fl.DurationVar(&f.poll, "safety-poll", safetyPoll, "with Postgres: how often to claim without a NOTIFY or a lease/retry timer (a safety net)")
+	fl.IntVar(&f.lostRetries, "lost-retries", scheduler.DefaultLostRetries, lostRetriesUsage)
 	addGitHubAppFlags(cmd, &f.gh)
 	fl.StringVar(&f.gitlabURL, "gitlab-url", "", "self-managed GitLab URL, e.g. https://gitlab.example.com/ (default gitlab.com)")
 	return cmd
@@ -272,7 +275,7 @@ func runServer(parent context.Context, f serverFlags) error {
 	defer exe.Close()
 	late := &lateGitHub{}
 	cfg := scheduler.Config{Store: st, Executor: exe, Logs: logs.local, LogTee: logs.tee(), Bus: bus, DataDir: f.dataDir, Logger: log, StepEnv: late.stepEnv,
-		Labels: labels, NoSteps: !f.runSteps}
+		Labels: labels, NoSteps: !f.runSteps, LostRetries: lostRetries(f.lostRetries)}
 	if shared {
 		// Other servers and workers may share the database: leases decide
 		// what is lost, and NOTIFY wakes the claim loop.

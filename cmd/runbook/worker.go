@@ -38,6 +38,7 @@ type workerFlags struct {
 	labels                                                  []string
 	grace, lease, poll                                      time.Duration
 	maxSteps                                                int
+	lostRetries                                             int
 	k8s                                                     k8sFlags
 }
 
@@ -84,6 +85,7 @@ elsewhere at once. A second signal stops at once.`,
 	fl.DurationVar(&f.lease, "lease", scheduler.DefaultLease, "how long a claimed step stays ours without a heartbeat (renewed every lease/3); a dead worker's steps are lost after it")
 	fl.DurationVar(&f.poll, "safety-poll", safetyPoll, "how often to claim without a NOTIFY or a lease/retry timer (a safety net)")
 	fl.IntVar(&f.maxSteps, "max-steps", 0, "steps run at once (default max(4, 2×CPUs))")
+	fl.IntVar(&f.lostRetries, "lost-retries", scheduler.DefaultLostRetries, lostRetriesUsage)
 	fl.StringVar(&f.k8s.kubeconfig, "kubeconfig", "", "with --executor kubernetes: kubeconfig file (default: in-cluster service account)")
 	fl.StringVar(&f.k8s.namespace, "kubernetes-namespace", "runbook", "with --executor kubernetes: namespace of the step Jobs")
 	fl.StringVar(&f.k8s.image, "kubernetes-image", "", "with --executor kubernetes: step image holding the runbook binary (required)")
@@ -185,6 +187,7 @@ func runWorker(parent context.Context, f workerFlags) error {
 	sched, err = scheduler.New(scheduler.Config{
 		Store: st, Executor: exe, Logs: logs.local, LogTee: logs.tee(), Bus: bus, Owner: f.id, DataDir: f.dataDir, Logger: log,
 		Lease: f.lease, MaxSteps: f.maxSteps, Labels: labels, Shared: true, PollInterval: f.poll, Role: "worker",
+		LostRetries: lostRetries(f.lostRetries),
 	})
 	if err != nil {
 		return err

@@ -80,6 +80,7 @@ type rigOpts struct {
 	dir      string        // "" means a fresh temporary directory
 	tenant   int64         // 0 means create one
 	shared   bool          // Config.Shared
+	lease    time.Duration // Config.Lease
 	poll     time.Duration // Config.PollInterval
 	labels   map[string]string
 	wrap     func(executor.Executor) executor.Executor // wraps the local executor when set
@@ -117,7 +118,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	r.s, err = New(Config{
 		Store: r.st, Executor: exe, Logs: r.logs, Bus: r.bus, DataDir: o.dir,
 		MaxSteps: o.maxSteps, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Shared: o.shared, PollInterval: o.poll, Labels: o.labels,
+		Shared: o.shared, PollInterval: o.poll, Labels: o.labels, Lease: o.lease,
 	})
 	if err != nil {
 		t.Fatal(err)

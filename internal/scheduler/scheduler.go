@@ -29,6 +29,12 @@ import (
 // Defaults for Config's zero fields.
 const (
 	DefaultLease = 30 * time.Second
+	// DefaultLostRetries is how many lost attempts of a step the system
+	// retries on its own, as Buildkite does for lost agents.
+	DefaultLostRetries = 2
+	// NoLostRetries as Config.LostRetries: a lost attempt counts against
+	// the step's own retries.
+	NoLostRetries = -1
 	// pollInterval is the safety net of the claim loop when nothing but
 	// this process wakes it (SQLite, or Postgres without LISTEN): every
 	// wake-up that matters comes from a signal or the retry timer, but a
@@ -75,6 +81,12 @@ type Config struct {
 	PollInterval time.Duration
 	// Role names this process in recorded reasons: "server" or "worker".
 	Role string
+	// LostRetries is how many attempts of a step lost with their executor
+	// (a dead worker, an expired lease, a restart, a shutdown's grace
+	// ending) the system retries at once, apart from the step's retries;
+	// it goes on every ExecutorLost this process records. 0 means
+	// DefaultLostRetries; NoLostRetries means none.
+	LostRetries int
 }
 
 // Scheduler drives runs stored in Config.Store. Create it with New, then
@@ -138,6 +150,12 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Role == "" {
 		cfg.Role = "server"
 	}
+	switch {
+	case cfg.LostRetries == 0:
+		cfg.LostRetries = DefaultLostRetries
+	case cfg.LostRetries < 0:
+		cfg.LostRetries = 0
+	}
 	for _, d := range []string{workspaceRoot(cfg.DataDir), pgidDir(cfg.DataDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("scheduler: creating %s (is DataDir writable?): %w", d, err)
@@ -185,9 +203,9 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	if s.started.Load() {
 		return errors.New("scheduler: already started")
 	}
-	s.reapOrphans()
+	left := s.reapOrphans()
 	s.reapByWorkspace()
-	if err := s.markLost(ctx); err != nil {
+	if err := s.markLost(ctx, left); err != nil {
 		return err
 	}
 	if !s.cfg.NoSteps {
