@@ -87,6 +87,10 @@ type Config struct {
 	// it goes on every ExecutorLost this process records. 0 means
 	// DefaultLostRetries; NoLostRetries means none.
 	LostRetries int
+	// RerunCopyLimit bounds, in bytes, the workspace a re-run of failed
+	// steps copies from the run it re-runs; 0 means
+	// DefaultRerunCopyLimit. A larger one is refused.
+	RerunCopyLimit int64
 }
 
 // Scheduler drives runs stored in Config.Store. Create it with New, then
@@ -97,6 +101,10 @@ type Scheduler struct {
 	maxHeld int           // claimed commands held at once, running or waiting for a slot
 	slots   chan struct{} // one token per running step
 	wake    chan struct{} // cap 1: "claim now"
+
+	// wsMu: a re-run's copied workspace is put in place under the write
+	// lock, and steps create their workspace under the read lock.
+	wsMu sync.RWMutex
 
 	mu      sync.Mutex
 	held    map[int64]bool    // command IDs being handled, so a re-claimed lease is not run twice
@@ -149,6 +157,9 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	if cfg.Role == "" {
 		cfg.Role = "server"
+	}
+	if cfg.RerunCopyLimit <= 0 {
+		cfg.RerunCopyLimit = DefaultRerunCopyLimit
 	}
 	switch {
 	case cfg.LostRetries == 0:
@@ -205,6 +216,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	}
 	left := s.reapOrphans()
 	s.reapByWorkspace()
+	s.removeStaged()
 	if err := s.markLost(ctx, left); err != nil {
 		return err
 	}
@@ -241,13 +253,36 @@ func (s *Scheduler) Submit(ctx context.Context, nr store.NewRun) (store.Run, err
 // SubmitReusing is Submit for a re-run of the failed steps of an earlier
 // run: the steps named in reuse are marked succeeded (with reason), in the
 // same transaction and before the run is requested, instead of running
-// again.
+// again. When nr.ReusedFrom names that run, the new run starts from a copy
+// of its workspace in this process's data dir, so the files the reused
+// steps made are there; a workspace over Config.RerunCopyLimit is refused
+// with store.ErrInvalid and no run is created.
 func (s *Scheduler) SubmitReusing(ctx context.Context, nr store.NewRun, reuse []string, reason string) (store.Run, error) {
 	nr.Reused, nr.ReusedReason = reuse, reason
+	var staged string
+	if len(reuse) > 0 && nr.ReusedFrom > 0 && !s.cfg.NoSteps {
+		var err error
+		if staged, err = s.stageWorkspace(nr.ReusedFrom); err != nil {
+			return store.Run{}, err
+		}
+	}
 	// Its steps (or an older run's, admitted instead) are in the outbox once
 	// committed: wake the claim loop then, not after the run is read back.
 	nr.Committed = s.signal
+	if staged != "" {
+		// No step of the new run may create its workspace before the copy
+		// is in place.
+		s.wsMu.Lock()
+	}
 	r, err := s.cfg.Store.CreateAndAdmit(ctx, nr)
+	if staged != "" {
+		if err == nil {
+			s.placeWorkspace(staged, r.ID)
+		} else {
+			os.RemoveAll(staged)
+		}
+		s.wsMu.Unlock()
+	}
 	if err != nil {
 		return store.Run{}, err
 	}
