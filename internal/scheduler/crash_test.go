@@ -236,3 +236,42 @@ func TestSharedRestartRecordsItsOwnStepLostAtOnce(t *testing.T) {
 		t.Errorf("the other worker's step was recorded lost")
 	}
 }
+
+// A worker restarted under the same name (--id) finds the start_step its
+// dead predecessor held, once that lease expires, under its own name. The
+// step is running at that attempt with nobody running it: it must be
+// recorded lost, not taken for this process's own command and dropped,
+// which left the run running forever.
+func TestRestartUnderTheSameNameTakesOverItsOwnDeadStep(t *testing.T) {
+	testdb.Require(t)
+	st := openPostgres(t, "")
+	ctx := context.Background()
+	tn, err := st.CreateTenant(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := st.CreateAndAdmit(ctx, store.NewRun{TenantID: tn.ID, File: ".runbook.yml", Trigger: "api",
+		Source: []byte("steps:\n  - name: s\n    command: \"true\"\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The predecessor "w1" claimed and started the step, then died: no
+	// process record is left in this data directory to tell.
+	const lease = time.Second
+	claimed, _, err := st.ClaimFor(ctx, store.Claim{Owner: "w1", Limit: 10, Lease: lease})
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim %+v, %v", claimed, err)
+	}
+	if _, _, err := st.Apply(ctx, run.ID, engine.Event{Kind: engine.StepStarted, Step: "s", Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, rigOpts{open: func(testing.TB, string) store.Store { return st }, tenant: tn.ID, shared: true, owner: "w1", lease: lease})
+	done := r.waitEnd(run.ID)
+	if s := step(done, "s"); done.Status != engine.RunSucceeded || s.Attempt != 2 {
+		t.Fatalf("run %s, step %+v: want attempt 1 lost and attempt 2 to succeed", done.Status, s.StepState)
+	}
+	evs := r.events(run.ID)
+	if i := find(evs, engine.ExecutorLost, "s", 1); i < 0 || evs[i].Reason != LostLease("w1") {
+		t.Errorf("want attempt 1 recorded lost by its expired lease; events %+v", evs)
+	}
+}

@@ -81,6 +81,7 @@ type rigOpts struct {
 	tenant   int64         // 0 means create one
 	shared   bool          // Config.Shared
 	lease    time.Duration // Config.Lease
+	owner    string        // Config.Owner
 	poll     time.Duration // Config.PollInterval
 	labels   map[string]string
 	wrap     func(executor.Executor) executor.Executor // wraps the local executor when set
@@ -118,7 +119,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	r.s, err = New(Config{
 		Store: r.st, Executor: exe, Logs: r.logs, Bus: r.bus, DataDir: o.dir,
 		MaxSteps: o.maxSteps, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Shared: o.shared, PollInterval: o.poll, Labels: o.labels, Lease: o.lease,
+		Shared: o.shared, PollInterval: o.poll, Labels: o.labels, Lease: o.lease, Owner: o.owner,
 	})
 	if err != nil {
 		t.Fatal(err)
