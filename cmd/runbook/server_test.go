@@ -234,7 +234,9 @@ steps:
 func TestServerSIGTERMStopsStepsAfterGraceAndRecordsWhy(t *testing.T) {
 	data := t.TempDir()
 	marker := fmt.Sprintf("RB_TERM_MARKER_%d", time.Now().UnixNano())
-	srv := startServer(t, data, "--grace", "1s")
+	// --lost-retries 0: the lost attempt counts against the step's (no)
+	// retries, so the run fails with the reason instead of starting again.
+	srv := startServer(t, data, "--grace", "1s", "--lost-retries", "0")
 	token, tenant := srv.signIn(t)
 	wf := fmt.Sprintf("global:\n  env:\n    %s: \"1\"\nsteps:\n  - name: Long\n    command: sleep 300\n", marker)
 	var created struct{ ID int64 }

@@ -37,6 +37,7 @@ type runnerFlags struct {
 	labels               []string
 	grace, lease, poll   time.Duration
 	maxSteps             int
+	lostRetries          int
 }
 
 // addRunnerFlags declares runnerFlags but --data-dir and --database-url,
@@ -47,6 +48,7 @@ func addRunnerFlags(fl *pflag.FlagSet, f *runnerFlags, labelsHelp string) {
 	fl.DurationVar(&f.lease, "lease", scheduler.DefaultLease, "how long a claimed step stays ours without a heartbeat (renewed every lease/3); a dead process's steps are lost after it")
 	fl.DurationVar(&f.poll, "safety-poll", safetyPoll, "with Postgres: how often to claim without a NOTIFY or a lease/retry timer (a safety net)")
 	fl.IntVar(&f.maxSteps, "max-steps", 0, "steps run at once (default max(4, 2×CPUs))")
+	fl.IntVar(&f.lostRetries, "lost-retries", scheduler.DefaultLostRetries, lostRetriesUsage)
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 }
@@ -115,6 +117,7 @@ func startStepRunner(ctx context.Context, f runnerFlags, o runnerOptions, log *s
 		Store: o.store, Executor: exe.Executor, Processes: procs, Collector: exe.collector,
 		Logs: r.logs.local, LogTee: r.logs.tee(), Bus: r.bus, DataDir: f.dataDir, Logger: log, StepEnv: o.stepEnv,
 		Owner: o.owner, Role: o.role, Labels: labels, NoSteps: o.noSteps, Lease: f.lease, MaxSteps: f.maxSteps,
+		LostRetries: lostRetries(f.lostRetries),
 	}
 	if shared {
 		// Other servers and workers may share the database: leases decide

@@ -267,7 +267,9 @@ func TestRunsOnWithoutMatchingWorkerSaysWhy(t *testing.T) {
 func TestWorkerSIGTERMRecordsStepsAfterGrace(t *testing.T) {
 	rig := newPGRig(t)
 	marker := fmt.Sprintf("RB_WORKER_TERM_%d", time.Now().UnixNano())
-	w := startWorker(t, rig.url, "--id", "worker-t", "--grace", "1s")
+	// --lost-retries 0: the lost attempt fails the step (it has no
+	// retries) instead of being started again by the system.
+	w := startWorker(t, rig.url, "--id", "worker-t", "--grace", "1s", "--lost-retries", "0")
 	id := rig.submit(t, fmt.Sprintf("global:\n  env:\n    %s: \"1\"\nsteps:\n  - name: Long\n    command: sleep 300 & sleep 300\n", marker))
 	waitFor(t, "the step to start", func() bool { return rig.get(t, id).Steps[0].Status == engine.StepRunning })
 

@@ -132,6 +132,10 @@ func (d *decider) stepEvent(i int, e Event) bool {
 			if why == "" {
 				why = "executor lost"
 			}
+			if d.healthy() && cur.Lost < e.LostRetries {
+				d.lostRetry(i, why, e.LostRetries)
+				break
+			}
 			d.attemptFailed(i, nil, why)
 		}
 	}
@@ -155,9 +159,9 @@ func (d *decider) attemptFailed(i int, code *int, why string) {
 		return
 	}
 	st := &d.s.Workflow.Steps[i]
-	if p.Attempt <= st.Retries {
+	if tried := p.Attempt - p.Lost; tried <= st.Retries {
 		next := p.Attempt + 1
-		delay := Backoff(next)
+		delay := Backoff(tried + 1)
 		d.setStatus(i, StepRetrying, fmt.Sprintf("attempt %d: %s; attempt %d in %s", p.Attempt, why, next, delay))
 		d.cmds = append(d.cmds, Command{Kind: ScheduleRetry, Step: p.Name, Attempt: next, Delay: delay})
 		return
@@ -168,6 +172,16 @@ func (d *decider) attemptFailed(i int, code *int, why string) {
 		return
 	}
 	d.fail(i, why)
+}
+
+// lostRetry starts step i again at once after its executor was lost: the
+// step's own retries are for its failures, not the system's.
+func (d *decider) lostRetry(i int, why string, budget int) {
+	p := d.step(i)
+	p.ExitCode = nil
+	p.Lost++
+	p.Reason = fmt.Sprintf("attempt %d: %s; attempt %d at once (lost attempt %d of %d the system retries)", p.Attempt, why, p.Attempt+1, p.Lost, budget)
+	d.queue(i)
 }
 
 // fail is fail-fast: the run will end failed and every other step stops.

@@ -24,11 +24,18 @@
 // dependents. An attempt also may end while still queued (it never managed to
 // start), which is treated the same way.
 //
-// A failed attempt (a non-zero exit, StepTimedOut, ExecutorLost) is retried
-// while the run is healthy and Attempt <= Retries: the step is retrying and
-// ScheduleRetry asks for RetryDue after Backoff(next attempt). RetryDue queues
-// that attempt and issues StartStep. With no retries left the step fails:
-// with continue_on_error its dependents proceed; otherwise the run fails.
+// An attempt lost with its executor (ExecutorLost: a dead worker, a lost
+// lease, a server restart) is not the step's failure: while the run is
+// healthy and the step's Lost count is below the event's LostRetries, the
+// next attempt is queued at once and Lost grows; the step's retries are
+// untouched.
+//
+// A failed attempt (a non-zero exit, StepTimedOut, an ExecutorLost beyond
+// LostRetries) is retried while the run is healthy and Attempt-Lost <=
+// Retries: the step is retrying and ScheduleRetry asks for RetryDue after
+// Backoff(Attempt-Lost+1). RetryDue queues that attempt and issues
+// StartStep. With no retries left the step fails: with continue_on_error its
+// dependents proceed; otherwise the run fails.
 //
 // Fail-fast and cancel share one mechanism: the run records its reason, every
 // waiting, retrying or queued step is cancelled at once, and every running

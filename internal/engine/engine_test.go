@@ -146,6 +146,41 @@ func TestDecideScenarios(t *testing.T) {
 			reasons: map[string]string{"A": lease},
 		},
 		{
+			// Issue 13, item 4.2: a worker crash must not use up the
+			// step's retries: with retries 0, lost attempts are retried
+			// by the system (LostRetries on the event) at once.
+			name: "lost attempts are retried by the system apart from the step's retries",
+			wf:   wf(step("A"), step("B", retries(1))),
+			turns: []turn{
+				{ev: requested(), want: []Command{start("A", 1), start("B", 1)}},
+				{ev: started("A", 1)},
+				{ev: lostN("A", 1, lease, 2), want: []Command{start("A", 2)}},
+				{ev: started("A", 2)},
+				{ev: lostN("A", 2, lease, 2), want: []Command{start("A", 3)}},
+				{ev: exited("A", 3, 0)},
+				// B: one lost attempt, then its own retry backs off 1s, as
+				// for its first failure.
+				{ev: lostN("B", 1, lease, 2), want: []Command{start("B", 2)}},
+				{ev: exited("B", 2, 1), want: []Command{retry("B", 3, sec)}},
+				{ev: retryDue("B", 3), want: []Command{start("B", 3)}},
+				{ev: exited("B", 3, 0), want: []Command{finish(RunSucceeded, "")}},
+			},
+			run:   RunSucceeded,
+			steps: map[string]StepStatus{"A": StepSucceeded, "B": StepSucceeded},
+		},
+		{
+			name: "a loss beyond the system's budget counts against the step's retries",
+			wf:   wf(step("A")),
+			turns: []turn{
+				{ev: requested(), want: []Command{start("A", 1)}},
+				{ev: lostN("A", 1, lease, 1), want: []Command{start("A", 2)}},
+				{ev: lostN("A", 2, lease, 1), want: []Command{finish(RunFailed, `step "A" failed (executor lost: lease expired)`)}},
+			},
+			run:     RunFailed,
+			steps:   map[string]StepStatus{"A": StepFailed},
+			reasons: map[string]string{"A": lease},
+		},
+		{
 			name: "continue_on_error lets dependents run and the run succeed",
 			wf:   wf(step("A", coe()), step("B", after("A"), iff(`steps.A.status == "failed"`)), step("C")),
 			turns: []turn{

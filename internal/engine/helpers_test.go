@@ -53,6 +53,9 @@ func timedOut(s string, a int) Event { return Event{Kind: StepTimedOut, Step: s,
 func lost(s string, a int, why string) Event {
 	return Event{Kind: ExecutorLost, Step: s, Attempt: a, Reason: why}
 }
+func lostN(s string, a int, why string, lostRetries int) Event {
+	return Event{Kind: ExecutorLost, Step: s, Attempt: a, Reason: why, LostRetries: lostRetries}
+}
 func retryDue(s string, a int) Event { return Event{Kind: RetryDue, Step: s, Attempt: a} }
 func cancel(why string) Event        { return Event{Kind: CancelRequested, Reason: why} }
 

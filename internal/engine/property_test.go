@@ -96,6 +96,9 @@ type driver struct {
 	// (runs_on that no worker matches): they are never reported at all.
 	unclaimPct int
 	stuck      []attempt // such attempts
+	// lostRetries is the system's budget of lost attempts per step, sent
+	// on every ExecutorLost.
+	lostRetries int
 }
 
 func TestDecideProperties(t *testing.T) {
@@ -103,8 +106,9 @@ func TestDecideProperties(t *testing.T) {
 		w := genWorkflow(t)
 		d := &driver{t: t, wf: w, s: New(w, Vars{Branch: "main"}), outcome: map[attempt]int{}, final: map[string]StepState{},
 			// Per-run odds, so that long runs can also succeed or end cancelled.
-			cancelOdds: rapid.SampledFrom([]int{0, 0, 10, 60}).Draw(t, "cancel_odds"),
-			failPct:    rapid.SampledFrom([]int{0, 10, 30, 60}).Draw(t, "fail_pct"),
+			cancelOdds:  rapid.SampledFrom([]int{0, 0, 10, 60}).Draw(t, "cancel_odds"),
+			failPct:     rapid.SampledFrom([]int{0, 10, 30, 60}).Draw(t, "fail_pct"),
+			lostRetries: rapid.IntRange(0, 2).Draw(t, "lost_retries"),
 		}
 		d.deliver(requested())
 		for range 5000 {
@@ -133,9 +137,10 @@ func TestDecideStopEndsUnclaimedSteps(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		w := genWorkflow(t)
 		d := &driver{t: t, wf: w, s: New(w, Vars{Branch: "main"}), outcome: map[attempt]int{}, final: map[string]StepState{},
-			cancelOdds: rapid.SampledFrom([]int{0, 10, 60}).Draw(t, "cancel_odds"),
-			failPct:    rapid.SampledFrom([]int{0, 10, 30, 60}).Draw(t, "fail_pct"),
-			unclaimPct: rapid.SampledFrom([]int{10, 30, 100}).Draw(t, "unclaim_pct"),
+			cancelOdds:  rapid.SampledFrom([]int{0, 10, 60}).Draw(t, "cancel_odds"),
+			failPct:     rapid.SampledFrom([]int{0, 10, 30, 60}).Draw(t, "fail_pct"),
+			unclaimPct:  rapid.SampledFrom([]int{10, 30, 100}).Draw(t, "unclaim_pct"),
+			lostRetries: rapid.IntRange(0, 2).Draw(t, "lost_retries"),
 		}
 		d.deliver(requested())
 		d.drain()
@@ -232,6 +237,7 @@ func (d *driver) step() {
 			e = timedOut(key.step, key.attempt)
 		default:
 			e = lost(key.step, key.attempt, "executor lost: lease expired")
+			e.LostRetries = d.lostRetries
 		}
 	}
 	if _, seen := d.outcome[key]; !seen {
@@ -317,8 +323,9 @@ func (d *driver) command(c Command) {
 		}
 		d.running = append(d.running, attempt{step: c.Step, attempt: c.Attempt})
 	case ScheduleRetry:
-		if c.Delay != Backoff(c.Attempt) {
-			t.Fatalf("ScheduleRetry %+v: delay is not Backoff(%d)", c, c.Attempt)
+		// Backoff counts the step's own attempts, not those lost.
+		if lostN := d.s.Steps[d.wf.StepIndex(c.Step)].Lost; c.Delay != Backoff(c.Attempt-lostN) {
+			t.Fatalf("ScheduleRetry %+v: delay is not Backoff(%d)", c, c.Attempt-lostN)
 		}
 		d.retries = append(d.retries, attempt{step: c.Step, attempt: c.Attempt})
 	case FinishRun:
@@ -348,6 +355,11 @@ func (d *driver) checkSteps() {
 		}
 		if st.Status.Terminal() {
 			d.final[st.Name] = st
+		}
+		// Lost attempts are retried within the system's budget, and the
+		// step's own attempts never exceed 1 + retries.
+		if st.Lost > d.lostRetries || st.Attempt-st.Lost > d.wf.Steps[i].Retries+1 {
+			d.t.Fatalf("step %s: attempt %d with %d lost (budget %d), retries %d", st.Name, st.Attempt, st.Lost, d.lostRetries, d.wf.Steps[i].Retries)
 		}
 		if healthy && st.Status == StepWaiting {
 			ready := true
@@ -386,8 +398,11 @@ func (d *driver) checkEnd() {
 				t.Fatalf("step %s succeeded but its attempt %d ended with %d (ran %v)", st.Name, st.Attempt, out, ran)
 			}
 		case StepFailed:
-			if ran && (out == 0 || st.Attempt != ws.Retries+1) {
-				t.Fatalf("step %s failed after attempt %d of %d ending %d", st.Name, st.Attempt, ws.Retries+1, out)
+			if ran && (out == 0 || st.Attempt-st.Lost != ws.Retries+1) {
+				t.Fatalf("step %s failed after attempt %d (%d lost) of %d ending %d", st.Name, st.Attempt, st.Lost, ws.Retries+1, out)
+			}
+			if ran && out == -2 && st.Lost < d.lostRetries {
+				t.Fatalf("step %s failed on a lost executor with %d of %d system retries used", st.Name, st.Lost, d.lostRetries)
 			}
 			if !ran && (st.Attempt != 0 || ws.Cond == nil) {
 				t.Fatalf("step %s failed without running and without an if", st.Name)

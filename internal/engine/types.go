@@ -64,6 +64,11 @@ type Event struct {
 	Attempt  int       `json:"attempt,omitempty"`
 	ExitCode int       `json:"exit_code,omitempty"`
 	Reason   string    `json:"reason,omitempty"`
+	// LostRetries, on ExecutorLost, is how many lost attempts of a step
+	// the system retries on its own, apart from the step's retries (the
+	// driver's setting, e.g. --lost-retries). It travels on the event so
+	// that replaying the log decides the same.
+	LostRetries int `json:"lost_retries,omitempty"`
 }
 
 // CommandKind names what the driver must do.
@@ -92,6 +97,7 @@ type StepState struct {
 	Name       string     `json:"name"`
 	Status     StepStatus `json:"status"`
 	Attempt    int        `json:"attempt"`             // current or last attempt, 1-based; 0 before the first
+	Lost       int        `json:"lost,omitempty"`      // attempts lost with their executor and retried by the system (not counted against retries)
 	ExitCode   *int       `json:"exit_code,omitempty"` // of the last finished attempt
 	Reason     string     `json:"reason,omitempty"`    // why it failed, was skipped, cancelled or retried
 	QueuedAt   time.Time  `json:"queued_at,omitzero"`

@@ -26,9 +26,7 @@ func permanent(err error) bool {
 // applyOnce applies e once, for requests a person is waiting on: they see
 // the error and may retry.
 func (s *Scheduler) applyOnce(ctx context.Context, runID int64, e engine.Event) (engine.State, error) {
-	if e.Time.IsZero() {
-		e.Time = time.Now()
-	}
+	e = s.stamp(e)
 	st, cmds, err := s.cfg.Store.Apply(ctx, runID, e)
 	if err != nil {
 		return st, err
@@ -41,9 +39,7 @@ func (s *Scheduler) applyOnce(ctx context.Context, runID int64, e engine.Event) 
 // succeeds, fails for good, or the scheduler is forced to stop. A step's
 // result is the one thing that must never be dropped on a transient error.
 func (s *Scheduler) applyDurable(runID int64, e engine.Event) (engine.State, error) {
-	if e.Time.IsZero() {
-		e.Time = time.Now()
-	}
+	e = s.stamp(e)
 	var st engine.State
 	err := s.retry("applying "+string(e.Kind)+" of step "+e.Step, runID, func(ctx context.Context) error {
 		var cmds []engine.Command
@@ -54,6 +50,18 @@ func (s *Scheduler) applyDurable(runID int64, e engine.Event) (engine.State, err
 		return err
 	})
 	return st, err
+}
+
+// stamp fills in what every event this process records carries: its time,
+// and on a lost attempt the system's retry budget.
+func (s *Scheduler) stamp(e engine.Event) engine.Event {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	if e.Kind == engine.ExecutorLost {
+		e.LostRetries = s.cfg.LostRetries
+	}
+	return e
 }
 
 // retry calls op until it succeeds, fails permanently or the scheduler is

@@ -15,6 +15,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/engine"
 	"github.com/runbookhq/runbook/internal/eventbus"
+	"github.com/runbookhq/runbook/internal/executor"
 	"github.com/runbookhq/runbook/internal/executor/local"
 	"github.com/runbookhq/runbook/internal/logstore"
 	"github.com/runbookhq/runbook/internal/store"
@@ -79,9 +80,12 @@ type rigOpts struct {
 	dir       string        // "" means a fresh temporary directory
 	tenant    int64         // 0 means create one
 	shared    bool          // Config.Shared
+	lease     time.Duration // Config.Lease
+	owner     string        // Config.Owner
 	poll      time.Duration // Config.PollInterval
 	labels    map[string]string
-	collector RunCollector // Config.Collector
+	collector RunCollector                              // Config.Collector
+	wrap      func(executor.Executor) executor.Executor // wraps the local executor when set
 	// beforeStart runs after the tenant exists and before Start.
 	beforeStart func(r *rig)
 }
@@ -113,10 +117,14 @@ func newRig(t testing.TB, o rigOpts) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ex.Close() })
+	var exe executor.Executor = ex
+	if o.wrap != nil {
+		exe = o.wrap(ex)
+	}
 	r.s, err = New(Config{
-		Store: r.st, Executor: ex, Processes: procs, Collector: o.collector, Logs: r.logs, Bus: r.bus, DataDir: o.dir,
+		Store: r.st, Executor: exe, Processes: procs, Collector: o.collector, Logs: r.logs, Bus: r.bus, DataDir: o.dir,
 		MaxSteps: o.maxSteps, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Shared: o.shared, PollInterval: o.poll, Labels: o.labels,
+		Shared: o.shared, PollInterval: o.poll, Labels: o.labels, Lease: o.lease, Owner: o.owner,
 	})
 	if err != nil {
 		t.Fatal(err)

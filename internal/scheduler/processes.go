@@ -1,8 +1,6 @@
 package scheduler
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -88,7 +86,6 @@ func (p *Processes) killAll() {
 // recordPath names a step attempt's process record. The step name is
 // hashed: it may hold any character.
 func (p *Processes) recordPath(spec executor.Spec) string {
-	h := sha256.Sum256([]byte(spec.Step))
-	name := fmt.Sprintf("%s-%s-%d", spec.RunID, hex.EncodeToString(h[:8]), spec.Attempt)
+	name := fmt.Sprintf("%s-%s-%d", spec.RunID, stepHash(spec.Step), spec.Attempt)
 	return filepath.Join(pgidDir(p.dataDir), name)
 }

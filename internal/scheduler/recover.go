@@ -3,6 +3,8 @@ package scheduler
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -16,8 +18,40 @@ import (
 )
 
 // LostOnRestart is the reason recorded for the steps a dead process left
-// queued or running.
+// running.
 const LostOnRestart = "the server stopped while the step ran (it was restarted); the step's processes were killed"
+
+// lostOnRestart is LostOnRestart in the words of role.
+func lostOnRestart(role string) string {
+	if role == "worker" {
+		return "the worker stopped while the step ran (it was restarted on the same data directory); the step's processes were killed"
+	}
+	return LostOnRestart
+}
+
+// record names one attempt a process record was kept for: the step by its
+// name's hash, as in the record's file name.
+type record struct {
+	run     int64
+	step    string // hex of the name's hash, see recordPath
+	attempt int
+}
+
+func stepHash(name string) string {
+	h := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(h[:8])
+}
+
+// parseRecord reads a record's file name, run-stephash-attempt.
+func parseRecord(name string) (record, bool) {
+	f := strings.Split(name, "-")
+	if len(f) != 3 {
+		return record{}, false
+	}
+	run, err1 := strconv.ParseInt(f[0], 10, 64)
+	attempt, err2 := strconv.Atoi(f[2])
+	return record{run, f[1], attempt}, err1 == nil && err2 == nil
+}
 
 // reapOrphans SIGKILLs the process groups a dead predecessor recorded, then
 // removes the records. The group's leader (the shell) died with the server
@@ -25,18 +59,25 @@ const LostOnRestart = "the server stopped while the step ran (it was restarted);
 // number while a group of that id exists, so members with that group id
 // are the step's, unless a new leader of that pid started later (a recycled
 // pid), or a member is older than the recorded leader.
-func (s *Scheduler) reapOrphans() {
+//
+// It returns the attempts the records name: the previous process of this
+// data directory started them and is gone, so they are lost.
+func (s *Scheduler) reapOrphans() map[record]bool {
 	dir := pgidDir(s.cfg.DataDir)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		s.log.Warn("cannot read process records; orphans of a crash may survive", "dir", dir, "err", err)
-		return
+		return nil
 	}
 	if len(entries) == 0 {
-		return
+		return nil
 	}
+	left := map[record]bool{}
 	groups := procGroups()
 	for _, ent := range entries {
+		if rec, ok := parseRecord(ent.Name()); ok {
+			left[rec] = true
+		}
 		path := filepath.Join(dir, ent.Name())
 		body, err := os.ReadFile(path)
 		var pgid int
@@ -56,6 +97,7 @@ func (s *Scheduler) reapOrphans() {
 		}
 		os.Remove(path)
 	}
+	return left
 }
 
 // reapByWorkspace SIGKILLs every process whose environment places it in
@@ -168,7 +210,13 @@ func parseStat(b []byte) (pgrp int, start uint64, err error) {
 // its start_step command is still in the outbox, so it simply runs once
 // claimed (at once, or when the dead owner's lease expires): a restart does
 // not cost it an attempt.
-func (s *Scheduler) markLost(ctx context.Context) error {
+//
+// On a shared database another live process may own a running step, so
+// only the attempts in left are marked: this data directory's previous
+// process recorded them, and it is gone (reapOrphans killed what was left
+// of them). Their leases need not run out. Any other running step is lost
+// only when its owner's lease expires (takenOver).
+func (s *Scheduler) markLost(ctx context.Context, left map[record]bool) error {
 	runs, err := s.cfg.Store.RunsInProgress(ctx)
 	if err != nil {
 		return fmt.Errorf("scheduler: recovery: listing runs in progress: %w", err)
@@ -185,16 +233,11 @@ func (s *Scheduler) markLost(ctx context.Context) error {
 			s.log.Warn("run created but never requested by a previous server process; requested now", "run", r.ID)
 			continue
 		}
-		if s.cfg.Shared {
-			// Another live process may be running them: a step is lost only
-			// when its lease expires (takenOver).
-			continue
-		}
 		for _, st := range r.Steps {
-			if st.Status != engine.StepRunning {
+			if st.Status != engine.StepRunning || (s.cfg.Shared && !left[record{r.ID, stepHash(st.Name), st.Attempt}]) {
 				continue
 			}
-			e := engine.Event{Kind: engine.ExecutorLost, Step: st.Name, Attempt: st.Attempt, Reason: LostOnRestart}
+			e := engine.Event{Kind: engine.ExecutorLost, Step: st.Name, Attempt: st.Attempt, Reason: lostOnRestart(s.cfg.Role)}
 			if _, err := s.applyOnce(ctx, r.ID, e); err != nil {
 				return fmt.Errorf("scheduler: recovery: marking step %q of run %d lost: %w", st.Name, r.ID, err)
 			}

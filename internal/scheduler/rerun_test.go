@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,5 +104,82 @@ func TestStartKillsUnrecordedStepProcesses(t *testing.T) {
 	}
 	if ws := orphan.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Errorf("the orphan ended with %v, want SIGKILL", orphan.ProcessState)
+	}
+}
+
+// Issue 13, item 4.1: a re-run of the failed steps reuses Build, so the
+// file Build made must be in the new run's workspace, unchanged (its
+// modification time too, so build tools see nothing to redo).
+func TestRerunFailedStartsFromTheOldWorkspace(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	src := `steps:
+  - name: Build
+    command: echo built > app.bin && ln -s /etc/hostname host-link
+  - name: Test
+    depends_on: [Build]
+    command: cat app.bin && test "$PASS" = 1
+`
+	nr := store.NewRun{TenantID: r.tenant, File: ".runbook.yml", Source: []byte(src), Trigger: "api"}
+	nr.Vars.Env = map[string]string{"PASS": "0"}
+	first, err := r.s.Submit(context.Background(), nr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done := r.waitEnd(first.ID); done.Status != engine.RunFailed || step(done, "Build").Status != engine.StepSucceeded {
+		t.Fatalf("first run %s, steps %+v: want Build to succeed and Test to fail", done.Status, done.Steps)
+	}
+	old, err := os.Stat(filepath.Join(r.s.workspace(first.ID), "app.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	nr.Vars.Env = map[string]string{"PASS": "1"}
+	nr.ReusedFrom = first.ID
+	rerun, err := r.s.SubmitReusing(context.Background(), nr, []string{"Build"}, "succeeded in run 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := r.waitEnd(rerun.ID)
+	if b := step(done, "Build"); done.Status != engine.RunSucceeded || b.Attempt != 0 {
+		t.Fatalf("re-run %s (%s), Build %+v: want success with Build reused", done.Status, done.Reason, b.StepState)
+	}
+	lines, err := r.logs.Read(logstore.Key{Run: strconv.FormatInt(rerun.ID, 10), Step: "Test", Attempt: 1}, 1, 10)
+	if err != nil || len(lines) != 1 || string(lines[0].Text) != "built" {
+		t.Fatalf("Test's log %v, %v: want the reused app.bin's content", lines, err)
+	}
+	ws := r.s.workspace(rerun.ID)
+	got, err := os.Stat(filepath.Join(ws, "app.bin"))
+	if err != nil || !got.ModTime().Equal(old.ModTime()) {
+		t.Errorf("copied app.bin %v, %v: want the old modification time %v", got, err, old.ModTime())
+	}
+	// A link is copied as a link: never followed out of the workspace.
+	if fi, err := os.Lstat(filepath.Join(ws, "host-link")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("host-link copied as %v, %v: want a symlink", fi, err)
+	}
+	// The old run's workspace is untouched by the new run's steps.
+	if _, err := os.Stat(r.s.workspace(first.ID)); err != nil {
+		t.Errorf("the old workspace: %v", err)
+	}
+}
+
+// A workspace over the copy limit is refused before anything is created.
+func TestRerunFailedRefusesAnOversizedWorkspace(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	r.s.cfg.RerunCopyLimit = 100
+	first := r.submit("steps:\n  - name: Big\n    command: head -c 1000 /dev/zero > big\n  - name: Fail\n    depends_on: [Big]\n    command: \"false\"\n", nil)
+	if done := r.waitEnd(first.ID); done.Status != engine.RunFailed {
+		t.Fatalf("first run %s", done.Status)
+	}
+	nr := store.NewRun{TenantID: r.tenant, File: ".runbook.yml", Source: []byte("steps:\n  - name: Big\n    command: \"true\"\n"), Trigger: "api", ReusedFrom: first.ID}
+	_, err := r.s.SubmitReusing(context.Background(), nr, []string{"Big"}, "succeeded in run 1")
+	if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "re-run the whole run") {
+		t.Fatalf("SubmitReusing: %v, want ErrInvalid saying what to do", err)
+	}
+	page, err := r.st.ListRuns(context.Background(), r.tenant, store.RunFilter{}, store.Page{})
+	if err != nil || len(page.Runs) != 1 {
+		t.Fatalf("runs after the refusal: %d, %v: want only the first", len(page.Runs), err)
+	}
+	if staged, _ := filepath.Glob(filepath.Join(r.dir, "workspaces", ".rerun-*")); len(staged) != 0 {
+		t.Errorf("copies left behind: %v", staged)
 	}
 }

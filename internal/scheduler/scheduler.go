@@ -29,6 +29,12 @@ import (
 // Defaults for Config's zero fields.
 const (
 	DefaultLease = 30 * time.Second
+	// DefaultLostRetries is how many lost attempts of a step the system
+	// retries on its own, as Buildkite does for lost agents.
+	DefaultLostRetries = 2
+	// NoLostRetries as Config.LostRetries: a lost attempt counts against
+	// the step's own retries.
+	NoLostRetries = -1
 	// pollInterval is the safety net of the claim loop when nothing but
 	// this process wakes it (SQLite, or Postgres without LISTEN): every
 	// wake-up that matters comes from a signal or the retry timer, but a
@@ -106,6 +112,16 @@ type Config struct {
 	PollInterval time.Duration
 	// Role names this process in recorded reasons: "server" or "worker".
 	Role string
+	// LostRetries is how many attempts of a step lost with their executor
+	// (a dead worker, an expired lease, a restart, a shutdown's grace
+	// ending) the system retries at once, apart from the step's retries;
+	// it goes on every ExecutorLost this process records. 0 means
+	// DefaultLostRetries; NoLostRetries means none.
+	LostRetries int
+	// RerunCopyLimit bounds, in bytes, the workspace a re-run of failed
+	// steps copies from the run it re-runs; 0 means
+	// DefaultRerunCopyLimit. A larger one is refused.
+	RerunCopyLimit int64
 }
 
 // Scheduler drives runs stored in Config.Store. Create it with New, then
@@ -117,6 +133,10 @@ type Scheduler struct {
 	maxHeld int           // claimed commands held at once, running or waiting for a slot
 	slots   chan struct{} // one token per running step
 	wake    chan struct{} // cap 1: "claim now"
+
+	// wsMu: a re-run's copied workspace is put in place under the write
+	// lock, and steps create their workspace under the read lock.
+	wsMu sync.RWMutex
 
 	mu      sync.Mutex
 	held    map[int64]bool    // command IDs being handled, so a re-claimed lease is not run twice
@@ -169,6 +189,15 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	if cfg.Role == "" {
 		cfg.Role = "server"
+	}
+	if cfg.RerunCopyLimit <= 0 {
+		cfg.RerunCopyLimit = DefaultRerunCopyLimit
+	}
+	switch {
+	case cfg.LostRetries == 0:
+		cfg.LostRetries = DefaultLostRetries
+	case cfg.LostRetries < 0:
+		cfg.LostRetries = 0
 	}
 	if err := os.MkdirAll(workspaceRoot(cfg.DataDir), 0o700); err != nil {
 		return nil, fmt.Errorf("scheduler: creating %s (is DataDir writable?): %w", workspaceRoot(cfg.DataDir), err)
@@ -225,9 +254,10 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	if s.started.Load() {
 		return errors.New("scheduler: already started")
 	}
-	s.reapOrphans()
+	left := s.reapOrphans()
 	s.reapByWorkspace()
-	if err := s.markLost(ctx); err != nil {
+	s.removeStaged()
+	if err := s.markLost(ctx, left); err != nil {
 		return err
 	}
 	if !s.cfg.NoSteps {
@@ -263,13 +293,36 @@ func (s *Scheduler) Submit(ctx context.Context, nr store.NewRun) (store.Run, err
 // SubmitReusing is Submit for a re-run of the failed steps of an earlier
 // run: the steps named in reuse are marked succeeded (with reason), in the
 // same transaction and before the run is requested, instead of running
-// again.
+// again. When nr.ReusedFrom names that run, the new run starts from a copy
+// of its workspace in this process's data dir, so the files the reused
+// steps made are there; a workspace over Config.RerunCopyLimit is refused
+// with store.ErrInvalid and no run is created.
 func (s *Scheduler) SubmitReusing(ctx context.Context, nr store.NewRun, reuse []string, reason string) (store.Run, error) {
 	nr.Reused, nr.ReusedReason = reuse, reason
+	var staged string
+	if len(reuse) > 0 && nr.ReusedFrom > 0 && !s.cfg.NoSteps {
+		var err error
+		if staged, err = s.stageWorkspace(nr.ReusedFrom); err != nil {
+			return store.Run{}, err
+		}
+	}
 	// Its steps (or an older run's, admitted instead) are in the outbox once
 	// committed: wake the claim loop then, not after the run is read back.
 	nr.Committed = s.signal
+	if staged != "" {
+		// No step of the new run may create its workspace before the copy
+		// is in place.
+		s.wsMu.Lock()
+	}
 	r, err := s.cfg.Store.CreateAndAdmit(ctx, nr)
+	if staged != "" {
+		if err == nil {
+			s.placeWorkspace(staged, r.ID)
+		} else {
+			os.RemoveAll(staged)
+		}
+		s.wsMu.Unlock()
+	}
 	if err != nil {
 		return store.Run{}, err
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -95,8 +93,8 @@ func (s *Scheduler) startStep(c store.Command) {
 	t.started = true
 	t.mu.Unlock()
 
-	ws := filepath.Join(workspaceRoot(s.cfg.DataDir), strconv.FormatInt(c.RunID, 10))
-	if err := os.MkdirAll(ws, 0o755); err != nil {
+	ws, err := s.makeWorkspace(c.RunID)
+	if err != nil {
 		s.finishStep(t, engine.Event{Kind: engine.StepExited, ExitCode: -1,
 			Reason: fmt.Sprintf("creating the step's workspace %s: %v", ws, err)})
 		return

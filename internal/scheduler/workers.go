@@ -59,9 +59,12 @@ func (s *Scheduler) markWaiting() {
 // lease expired while the step was running, and if so records that
 // attempt as lost (the engine retries or fails it) and completes c: the
 // engine's decision enqueued whatever comes next. A step still queued was
-// never started by the previous holder, so c simply runs.
+// never started by the previous holder, so c simply runs. A previous holder
+// by this process's own name counts too: it was an earlier process under
+// that name (a worker restarted with the same --id), since the claim loop
+// never hands out again a command this process still holds.
 func (s *Scheduler) takenOver(c store.Command) bool {
-	if c.PrevOwner == "" || c.PrevOwner == s.cfg.Owner {
+	if c.PrevOwner == "" {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(s.force, 10*time.Second)

@@ -306,7 +306,7 @@ func (s *Server) resubmit(w http.ResponseWriter, r *http.Request, c call, failed
 	}
 	run, err := s.cfg.Scheduler.SubmitReusing(r.Context(), store.NewRun{
 		TenantID: c.tenant, ProjectID: old.ProjectID, File: old.File, Source: old.Source,
-		Vars: old.Vars, Trigger: trigger,
+		Vars: old.Vars, Trigger: trigger, ReusedFrom: id,
 	}, reuse, fmt.Sprintf("succeeded in run %d", id))
 	if err != nil {
 		s.fail(w, r, err)

@@ -28,6 +28,11 @@ type NewRun struct {
 	// (engine.StepReused) before the run is requested. CreateRun ignores them.
 	Reused       []string
 	ReusedReason string
+	// ReusedFrom is the run whose succeeded steps are reused (0: none).
+	// The store keeps nothing of it; the scheduler starts the new run's
+	// workspace from a copy of that run's, where the reused steps left
+	// their files.
+	ReusedFrom int64
 	// LinkKey, when set, is the key of the forge link (githubapp.RunLink)
 	// the run belongs to. The store points the link at the new run in the
 	// run's own transaction: its first step may start (on any process)
