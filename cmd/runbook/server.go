@@ -47,6 +47,9 @@ type serverFlags struct {
 	labels   []string
 	runSteps bool
 	poll     time.Duration
+
+	sandbox sandboxFlags
+	hide    []string // paths sandboxed steps must not see
 }
 
 func addStoreFlags(cmd *cobra.Command, f *serverFlags) {
@@ -73,6 +76,7 @@ On SIGTERM or Ctrl-C it stops taking work and lets running steps finish for
 			if err := applyConfig(cmd); err != nil {
 				return &exitError{code: 2, err: err}
 			}
+			f.hide = hiddenPaths(cmd, f.dataDir)
 			return runServer(cmd.Context(), f)
 		},
 	}
@@ -95,6 +99,7 @@ On SIGTERM or Ctrl-C it stops taking work and lets running steps finish for
 	fl.BoolVar(&f.runSteps, "run-steps", true, "run steps in this process too; --run-steps=false leaves them to `runbook worker` processes (Postgres only)")
 	fl.DurationVar(&f.poll, "safety-poll", safetyPoll, "with Postgres: how often to claim without a NOTIFY or a lease/retry timer (a safety net)")
 	addGitHubAppFlags(cmd, &f.gh)
+	addSandboxFlags(fl, &f.sandbox, false)
 	fl.StringVar(&f.gitlabURL, "gitlab-url", "", "self-managed GitLab URL, e.g. https://gitlab.example.com/ (default gitlab.com)")
 	return cmd
 }
@@ -234,7 +239,20 @@ func runServer(parent context.Context, f serverFlags) error {
 		return err
 	}
 	defer logs.Close()
-	accounts, err := account.New(st, account.Config{Secret: secret, Logger: log})
+	var sandbox *local.Sandbox
+	acfg := account.Config{Secret: secret, Logger: log}
+	if f.runSteps {
+		var firstUserOnly bool
+		if sandbox, firstUserOnly, err = serverSandbox(f.sandbox, f.databaseURL == "", f.hide, log); err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		if firstUserOnly {
+			if acfg.SignUpGate, err = firstUserGate(st); err != nil {
+				return &exitError{code: 2, err: err}
+			}
+		}
+	}
+	accounts, err := account.New(st, acfg)
 	if err != nil {
 		return err
 	}
@@ -265,11 +283,14 @@ func runServer(parent context.Context, f serverFlags) error {
 	}
 	bus := eventbus.New()
 	var sched *scheduler.Scheduler
-	exe, err := local.New(local.Options{OnStart: func(spec executor.Spec, pgid int) { sched.OnStepStart(spec, pgid) }})
+	exe, err := local.New(local.Options{OnStart: func(spec executor.Spec, pgid int) { sched.OnStepStart(spec, pgid) }, Sandbox: sandbox})
 	if err != nil {
 		return err
 	}
 	defer exe.Close()
+	if err := checkSandbox(parent, exe); err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	late := &lateGitHub{}
 	cfg := scheduler.Config{Store: st, Executor: exe, Logs: logs.local, LogTee: logs.tee(), Bus: bus, DataDir: f.dataDir, Logger: log, StepEnv: late.stepEnv,
 		Labels: labels, NoSteps: !f.runSteps}

@@ -39,6 +39,8 @@ type workerFlags struct {
 	grace, lease, poll                                      time.Duration
 	maxSteps                                                int
 	k8s                                                     k8sFlags
+	sandbox                                                 sandboxFlags
+	hide                                                    []string // paths sandboxed steps must not see
 }
 
 // k8sFlags are the installation's settings of the Kubernetes executor,
@@ -70,6 +72,7 @@ elsewhere at once. A second signal stops at once.`,
 			if err := applyConfig(cmd); err != nil {
 				return &exitError{code: 2, err: err}
 			}
+			f.hide = hiddenPaths(cmd, f.dataDir)
 			return runWorker(cmd.Context(), f)
 		},
 	}
@@ -97,6 +100,7 @@ elsewhere at once. A second signal stops at once.`,
 	fl.StringSliceVar(&f.k8s.pullSecrets, "kubernetes-image-pull-secrets", nil, "with --executor kubernetes: Secrets for pulling step images, as a,b (the installation's only, like the service account)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	addSandboxFlags(fl, &f.sandbox, false)
 	return cmd
 }
 
@@ -124,11 +128,15 @@ func isPostgresURL(u string) bool {
 }
 
 // newExecutor builds the executor --executor names.
-func newExecutor(ctx context.Context, name string, k k8sFlags, onStart func(executor.Spec, int)) (executor.Executor, func(), error) {
+func newExecutor(ctx context.Context, name string, k k8sFlags, onStart func(executor.Spec, int), sandbox *local.Sandbox) (executor.Executor, func(), error) {
 	switch name {
 	case "local":
-		exe, err := local.New(local.Options{OnStart: onStart})
+		exe, err := local.New(local.Options{OnStart: onStart, Sandbox: sandbox})
 		if err != nil {
+			return nil, nil, err
+		}
+		if err := checkSandbox(ctx, exe); err != nil {
+			exe.Close()
 			return nil, nil, err
 		}
 		return exe, func() { exe.Close() }, nil
@@ -174,7 +182,13 @@ func runWorker(parent context.Context, f workerFlags) error {
 
 	f.k8s.runs, f.k8s.log = st, log
 	var sched *scheduler.Scheduler
-	exe, closeExe, err := newExecutor(parent, f.executor, f.k8s, func(spec executor.Spec, pgid int) { sched.OnStepStart(spec, pgid) })
+	var sandbox *local.Sandbox
+	if f.executor == "local" {
+		if sandbox, err = workerSandbox(f.sandbox, f.hide, log); err != nil {
+			return &exitError{code: 2, err: err}
+		}
+	}
+	exe, closeExe, err := newExecutor(parent, f.executor, f.k8s, func(spec executor.Spec, pgid int) { sched.OnStepStart(spec, pgid) }, sandbox)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

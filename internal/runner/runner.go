@@ -220,6 +220,7 @@ func (d *driver) start(c engine.Command) {
 		Env:       d.stepEnv(i),
 		Workspace: d.cfg.Workspace,
 		Timeout:   c.Timeout,
+		Network:   step.Network,
 	}
 	// Steps are cancelled only through CancelStep, so their context does not
 	// derive from the run's: a Ctrl-C reaches them via the engine.

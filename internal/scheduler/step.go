@@ -135,6 +135,7 @@ func (s *Scheduler) startStep(c store.Command) {
 		Timeout:   c.Timeout,
 		// Read from the run's own workflow, like Command.
 		Kubernetes: st.Workflow.Steps[i].Kubernetes,
+		Network:    st.Workflow.Steps[i].Network,
 	}
 	if err := s.addStepEnv(t.ctx, c.RunID, spec.Env); err != nil {
 		s.finishStep(t, engine.Event{Kind: engine.StepExited, ExitCode: -1, Reason: "preparing the step's environment: " + err.Error()})

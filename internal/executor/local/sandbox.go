@@ -1,6 +1,7 @@
 package local
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/runbookhq/runbook/internal/executor"
+	"github.com/runbookhq/runbook/internal/logline"
 )
 
 // Sandbox runs every attempt under bubblewrap (see docs/adr/0020): its own
@@ -285,4 +289,34 @@ func nsInit(bwrapPID int) int {
 	}
 	pid, _ := strconv.Atoi(f[0])
 	return pid
+}
+
+// Check runs an empty step in the sandbox and returns what went wrong, if
+// anything: bubblewrap may be installed on a host (a container, say) that
+// lets it make no namespaces.
+func (e *Executor) Check(ctx context.Context) error {
+	ws, err := os.MkdirTemp("", "runbook-check-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(ws)
+	var s firstLines
+	res := e.Run(ctx, executor.Spec{RunID: "check", Step: "check", Attempt: 1, Command: "true", Workspace: ws}, &s)
+	switch {
+	case res.Err != nil:
+		return res.Err
+	case res.ExitCode != 0:
+		return fmt.Errorf("an empty step exited %d: %s", res.ExitCode, strings.Join(s, "; "))
+	}
+	return nil
+}
+
+// firstLines keeps the first few lines of a check's output.
+type firstLines []string
+
+func (l *firstLines) WriteLine(line logline.Line) error {
+	if len(*l) < 5 {
+		*l = append(*l, string(line.Text))
+	}
+	return nil
 }
