@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -24,6 +25,11 @@ const killLimit = time.Minute
 // Run runs one attempt of a step. See the package doc for the shell,
 // environment and process rules, and executor.Executor for the contract.
 func (e *Executor) Run(ctx context.Context, spec executor.Spec, sink executor.Sink) executor.Result {
+	return e.run(ctx, spec, sink, e.onStart)
+}
+
+// run is Run with the OnStart hook to call (none for Check's probe).
+func (e *Executor) run(ctx context.Context, spec executor.Spec, sink executor.Sink, onStart func(executor.Spec, int)) executor.Result {
 	if ctx.Err() != nil {
 		return executor.Result{ExitCode: -1, Cancelled: true}
 	}
@@ -35,6 +41,17 @@ func (e *Executor) Run(ctx context.Context, spec executor.Spec, sink executor.Si
 	cmd, stage, err := e.command(spec, ws)
 	if err != nil {
 		return executor.Result{ExitCode: -1, Err: fmt.Errorf("step %q: %w", spec.Step, err)}
+	}
+	if cmd.Path != e.bash && cmd.Path != "/bin/sh" {
+		// The init's lifeline (see initScript): we hold the write end
+		// until the attempt is over.
+		lr, lw, err := os.Pipe()
+		if err != nil {
+			return executor.Result{ExitCode: -1, Err: fmt.Errorf("step %q: %w", spec.Step, err)}
+		}
+		defer lw.Close()
+		defer lr.Close()
+		cmd.ExtraFiles = []*os.File{lr}
 	}
 	if e.bash == "" {
 		out.emit(logline.Stderr, []byte(shNote), time.Now())
@@ -53,8 +70,8 @@ func (e *Executor) Run(ctx context.Context, spec executor.Spec, sink executor.Si
 		return executor.Result{ExitCode: -1, Err: fmt.Errorf("step %q: starting %s in workspace %s: %w", spec.Step, cmd.Path, ws, err)}
 	}
 	pgid := cmd.Process.Pid // Setpgid makes it the leader of a new group
-	if e.onStart != nil {
-		e.onStart(spec, pgid)
+	if onStart != nil {
+		onStart(spec, pgid)
 	}
 	out.start()
 

@@ -182,7 +182,16 @@ func underAny(path string, dirs []string) bool {
 // and exits with the shell's status. Its exit ends the namespace: the
 // kernel SIGKILLs whatever is left (setsid, nohup and double forks
 // included). Being bash, it also reaps orphans, as an init must.
-const initScript = `trap 'kill -TERM -1 2>/dev/null' TERM
+//
+// The init gets SIGKILL when the process that forked it dies (unshare
+// --kill-child, bwrap --die-with-parent), but that is set up in the child
+// after the fork: a runner that died just before would leave the init
+// running. Fd 3 is the read end of a pipe whose write end only the runner
+// holds, so EOF on it means the runner is gone: the init checks it first,
+// and closes it for the step.
+const initScript = `read -t 0 -u 3 && exit 125
+exec 3<&-
+trap 'kill -TERM -1 2>/dev/null' TERM
 %s"$@" & p=$!
 while wait "$p"; s=$?; kill -0 "$p" 2>/dev/null; do :; done
 exit "$s"`
@@ -301,7 +310,7 @@ func (e *Executor) Check(ctx context.Context) error {
 	}
 	defer os.RemoveAll(ws)
 	var s firstLines
-	res := e.Run(ctx, executor.Spec{RunID: "check", Step: "check", Attempt: 1, Command: "true", Workspace: ws}, &s)
+	res := e.run(ctx, executor.Spec{RunID: "check", Step: "check", Attempt: 1, Command: "true", Workspace: ws}, &s, nil)
 	switch {
 	case res.Err != nil:
 		return res.Err

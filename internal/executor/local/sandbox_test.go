@@ -1,7 +1,9 @@
 package local
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -148,4 +150,37 @@ func TestSandboxCancelHonoursTermTraps(t *testing.T) {
 		t.Errorf("stdout = %q, want ready then cleaning", got)
 	}
 	assertNoProcs(t, spec.RunID)
+}
+
+// An init whose runner died before the init could arrange to die with it
+// finds its lifeline at EOF and runs nothing.
+func TestInitWithoutRunnerRunsNothing(t *testing.T) {
+	lr, lw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lr.Close()
+	marker := filepath.Join(t.TempDir(), "ran")
+	cmd := exec.Command("bash", "-c", fmt.Sprintf(initScript, ""), "runbook-init", "touch", marker)
+	cmd.ExtraFiles = []*os.File{lr}
+	lw.Close() // the runner is gone
+	err = cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != 125 {
+		t.Errorf("init exited %d (%v), want 125", code, err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the init ran the step although its runner was gone")
+	}
+	// With the runner alive it runs the step.
+	lr2, lw2, _ := os.Pipe()
+	defer lw2.Close()
+	cmd = exec.Command("bash", "-c", fmt.Sprintf(initScript, ""), "runbook-init", "touch", marker)
+	cmd.ExtraFiles = []*os.File{lr2}
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	lr2.Close()
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("the init did not run the step: %v", err)
+	}
 }
