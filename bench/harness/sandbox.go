@@ -61,6 +61,6 @@ func sandboxCost(bin, tmp string, runs int) bool {
 	fmt.Fprintln(tw, "\nchain of 50 true\tfloor p50\tunsandboxed p50\tsandboxed p50\tadded per step\ttarget\tverdict\t")
 	fmt.Fprintf(tw, "e: --sandbox\t%s\t%s\t%s\t%s\t≤ %s\t%s\t\n", ms(fm), ms(pm), ms(bm), ms(perStep), ms(sandboxTarget), verdict)
 	tw.Flush()
-	fmt.Printf("(%d runs each, medians; unsandboxed as root means a PID namespace per step)\n", runs)
+	fmt.Printf("(%d runs each, medians)\n", runs)
 	return verdict == "ok"
 }

@@ -283,7 +283,7 @@ func runServer(parent context.Context, f serverFlags) error {
 	}
 	bus := eventbus.New()
 	var sched *scheduler.Scheduler
-	exe, err := local.New(local.Options{OnStart: func(spec executor.Spec, pgid int) { sched.OnStepStart(spec, pgid) }, Sandbox: sandbox})
+	exe, err := local.New(local.Options{OnStart: func(spec executor.Spec, pgid int) { sched.OnStepStart(spec, pgid) }, Sandbox: sandbox, PIDNamespace: true})
 	if err != nil {
 		return err
 	}

@@ -131,7 +131,7 @@ func isPostgresURL(u string) bool {
 func newExecutor(ctx context.Context, name string, k k8sFlags, onStart func(executor.Spec, int), sandbox *local.Sandbox) (executor.Executor, func(), error) {
 	switch name {
 	case "local":
-		exe, err := local.New(local.Options{OnStart: onStart, Sandbox: sandbox})
+		exe, err := local.New(local.Options{OnStart: onStart, Sandbox: sandbox, PIDNamespace: true})
 		if err != nil {
 			return nil, nil, err
 		}

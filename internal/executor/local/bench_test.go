@@ -78,7 +78,7 @@ func BenchmarkIsolation(b *testing.B) {
 				if os.Geteuid() != 0 {
 					b.Skip("needs root")
 				}
-				e = newExec(b, Options{})
+				e = newExec(b, Options{PIDNamespace: true})
 			case "sandbox":
 				if _, err := LookBwrap(""); err != nil {
 					b.Skip(err)

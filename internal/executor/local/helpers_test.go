@@ -60,11 +60,15 @@ func (s *memSink) texts(st logline.Stream) []string {
 }
 
 // newExec makes an executor for a test. LOCALTEST_SANDBOX=1 runs the tests
-// that do not ask for a sandbox in one anyway: they must hold there too.
+// that do not ask for a sandbox in one anyway, and LOCALTEST_PIDNS=1 in a
+// PID namespace (as root): they must hold there too.
 func newExec(t testing.TB, opts Options) *Executor {
 	t.Helper()
 	if opts.Sandbox == nil && os.Getenv("LOCALTEST_SANDBOX") != "" {
 		opts.Sandbox = &Sandbox{}
+	}
+	if os.Getenv("LOCALTEST_PIDNS") != "" {
+		opts.PIDNamespace = true
 	}
 	e, err := New(opts)
 	if err != nil {

@@ -202,8 +202,11 @@ func TestMain(m *testing.M) {
 // LOCALTEST_MODE picks the isolation: plain, pidns (root) or sandbox.
 func runAsRunner(command string) {
 	var opts Options
-	if os.Getenv("LOCALTEST_MODE") == "sandbox" {
+	switch os.Getenv("LOCALTEST_MODE") {
+	case "sandbox":
 		opts.Sandbox = &Sandbox{}
+	case "pidns":
+		opts.PIDNamespace = true
 	}
 	e, err := New(opts)
 	if err == nil && os.Getenv("LOCALTEST_MODE") == "plain" {

@@ -36,8 +36,8 @@
 // kill -9 of the runner takes the whole attempt with it. On cancel the init
 // passes SIGTERM to every process of the namespace.
 //
-// A runner that is neither root nor sandboxed (`runbook run` on a laptop)
-// has only the group: there a process that leaves it survives the step, and
+// A runner without either (`runbook run` without --sandbox) has only the
+// group: there a process that leaves it survives the step, and
 // when the runner dies only the shell gets SIGKILL (Pdeathsig).
 // Options.OnStart lets a server record process groups and reap them after a
 // crash. A leftover that keeps the step's output pipes open is cut off
@@ -92,6 +92,11 @@ type Options struct {
 	OnStart func(spec executor.Spec, pgid int)
 	// Sandbox, if set, runs every attempt under bubblewrap; see Sandbox.
 	Sandbox *Sandbox
+	// PIDNamespace, for a runner that is root and not sandboxed, runs each
+	// attempt under an init in its own PID namespace (unshare(1)), so that
+	// nothing of it outlives it. It costs two execs per attempt, so
+	// `runbook run` leaves it off; a sandboxed attempt always has one.
+	PIDNamespace bool
 }
 
 // Executor runs step attempts as local processes. It implements
@@ -155,7 +160,7 @@ func New(opts Options) (*Executor, error) {
 			return nil, fmt.Errorf("local executor: %w", err)
 		}
 		e.sandboxEnv = sandboxEnv(e.baseEnv)
-	} else if os.Geteuid() == 0 && e.bash != "" {
+	} else if opts.PIDNamespace && os.Geteuid() == 0 && e.bash != "" {
 		// Root may make PID namespaces: each attempt gets one, so that
 		// nothing it starts outlives it (see package doc).
 		if p, err := exec.LookPath("unshare"); err == nil {

@@ -30,7 +30,7 @@ func TestNothingOutlivesItsAttempt(t *testing.T) {
 			if mode == "sandbox" {
 				e = sandboxExec(t, Sandbox{})
 			} else {
-				e = newExec(t, Options{})
+				e = newExec(t, Options{PIDNamespace: true})
 			}
 			spec := newSpec(t, strings.TrimSuffix(spawner, "exec sleep 100"))
 			res, s := run(t, e, spec)
