@@ -177,8 +177,8 @@ func (e *Executor) buildJob(spec executor.Spec, owner *corev1.ConfigMap, ps podS
 						RunAsNonRoot: new(true), RunAsUser: new(int64(StepUID)), RunAsGroup: new(int64(StepUID)), FSGroup: new(int64(StepUID)),
 						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 					},
-					NodeSelector:                 ps.NodeSelector,
-					ImagePullSecrets:             pullSecrets,
+					NodeSelector:     ps.NodeSelector,
+					ImagePullSecrets: pullSecrets,
 					Containers: []corev1.Container{{
 						Name:         ContainerName,
 						Image:        ps.Image,
