@@ -188,13 +188,14 @@ func underAny(path string, dirs []string) bool {
 // after the fork: a runner that died just before would leave the init
 // running. Fd 3 is the read end of a pipe whose write end only the runner
 // holds, so EOF on it means the runner is gone: the init checks it first,
-// and closes it for the step.
+// and closes it for the step. A trap interrupts `wait` with 128+n; the last
+// `wait` returns the shell's own status, which bash keeps once reaped.
 const initScript = `read -t 0 -u 3 && exit 125
 exec 3<&-
 trap 'kill -TERM -1 2>/dev/null' TERM
 %s"$@" & p=$!
-while wait "$p"; s=$?; kill -0 "$p" 2>/dev/null; do :; done
-exit "$s"`
+while ! wait "$p" && kill -0 "$p" 2>/dev/null; do :; done
+wait "$p"`
 
 // limitsLine sets the rlimits (bash's ulimit -f counts 1024-byte blocks).
 func (l Limits) limitsLine() string {
