@@ -282,3 +282,54 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// The server's pod holds the database URL and the token secret in its
+// environment, so no step may run there (issue 14, item 6).
+func TestServerRunsNoSteps(t *testing.T) {
+	objs, err := decode("server.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, o := range objs {
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+		for _, c := range containers {
+			args, _, _ := unstructured.NestedStringSlice(c.(map[string]any), "args")
+			if len(args) > 0 && args[0] == "server" {
+				found = true
+				if !strings.Contains(strings.Join(args, " "), "--run-steps=false") {
+					t.Errorf("server args %q lack --run-steps=false", args)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no container runs `runbook server` in server.yaml")
+	}
+}
+
+// The optional NetworkPolicy selects the pods the executor labels.
+func TestStepNetworkPolicySelectsNetworkNone(t *testing.T) {
+	objs, err := decode("networkpolicy-steps.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	selects := false
+	for _, o := range objs {
+		if o.GetKind() != "NetworkPolicy" || o.GetNamespace() != "runbook-steps" {
+			t.Errorf("%s %s/%s, want NetworkPolicies in runbook-steps", o.GetKind(), o.GetNamespace(), o.GetName())
+		}
+		sel, _, _ := unstructured.NestedStringMap(o.Object, "spec", "podSelector", "matchLabels")
+		types, _, _ := unstructured.NestedStringSlice(o.Object, "spec", "policyTypes")
+		egress, _, _ := unstructured.NestedSlice(o.Object, "spec", "egress")
+		if sel[kubernetes.LabelNetwork] == "none" && len(types) == 1 && types[0] == "Egress" && len(egress) == 0 {
+			selects = true
+		}
+	}
+	if !selects {
+		t.Errorf("no policy denies all egress to pods labelled %s=none", kubernetes.LabelNetwork)
+	}
+}

@@ -20,7 +20,9 @@ const work = mkdtempSync(join(tmpdir(), 'runbook-e2e-'));
 const bin = join(work, 'runbook');
 execFileSync('go', ['build', '-o', bin, './cmd/runbook'], { cwd: root, stdio: 'inherit' });
 
-const server = spawn(bin, ['server', '--data-dir', join(work, 'data'), '--addr', '127.0.0.1:0', '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+// Unsandboxed: the scaled-follow test's step waits for a gate file the test
+// creates outside the step's workspace, which a sandboxed step cannot see.
+const server = spawn(bin, ['server', '--data-dir', join(work, 'data'), '--addr', '127.0.0.1:0', '--log-format', 'json', '--unsafe-no-sandbox'], { stdio: ['ignore', 'pipe', 'pipe'] });
 const base = await new Promise((resolve, reject) => {
   let buf = '';
   const on = (d) => {

@@ -152,6 +152,9 @@ func main() {
 	}
 	tw.Flush()
 	fmt.Printf("(%d runs each, medians; peak RSS is the runbook process's max; RSS target < 40 MB)\n", *runs)
+	if !sandboxCost(*bin, tmp, *runs) {
+		failed = true
+	}
 	if failed {
 		os.Exit(1)
 	}

@@ -41,11 +41,15 @@ type stepExecutor struct {
 
 // newExecutor builds the executor --executor names; onStart records each
 // step's process group (the local executor's).
-func newExecutor(ctx context.Context, name string, k k8sFlags, onStart func(executor.Spec, int)) (stepExecutor, error) {
+func newExecutor(ctx context.Context, name string, k k8sFlags, onStart func(executor.Spec, int), sandbox *local.Sandbox) (stepExecutor, error) {
 	switch name {
 	case "local":
-		exe, err := local.New(local.Options{OnStart: onStart})
+		exe, err := local.New(local.Options{OnStart: onStart, Sandbox: sandbox, PIDNamespace: true})
 		if err != nil {
+			return stepExecutor{}, err
+		}
+		if err := checkSandbox(ctx, exe); err != nil {
+			exe.Close()
 			return stepExecutor{}, err
 		}
 		return stepExecutor{Executor: exe, close: func() { exe.Close() }}, nil

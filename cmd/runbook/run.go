@@ -31,6 +31,7 @@ type runFlags struct {
 	logDir    string
 	grace     time.Duration
 	color     string
+	sandbox   sandboxFlags
 }
 
 func newRunCmd() *cobra.Command {
@@ -57,6 +58,7 @@ flags are invalid, 130 it was cancelled with Ctrl-C.`,
 	fl.StringVar(&f.logDir, "logs", "", "keep step logs in this directory (default: a temporary directory, removed at exit)")
 	fl.DurationVar(&f.grace, "grace", 10*time.Second, "how long a cancelled step may take to stop after SIGTERM before SIGKILL")
 	fl.StringVar(&f.color, "color", "auto", "colour output: auto, always or never")
+	addSandboxFlags(fl, &f.sandbox, true)
 	return cmd
 }
 
@@ -94,9 +96,13 @@ func runWorkflow(cmd *cobra.Command, path string, f runFlags) error {
 	if err != nil {
 		return err
 	}
-	exe, err := local.New(local.Options{GracePeriod: f.grace})
+	var sandbox *local.Sandbox
+	if f.sandbox.sandbox {
+		sandbox = f.sandbox.config(nil)
+	}
+	exe, err := local.New(local.Options{GracePeriod: f.grace, Sandbox: sandbox})
 	if err != nil {
-		return err
+		return &exitError{code: 2, err: err}
 	}
 	defer exe.Close()
 

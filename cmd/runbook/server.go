@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runbookhq/runbook/internal/account"
+	"github.com/runbookhq/runbook/internal/executor/local"
 	"github.com/runbookhq/runbook/internal/forge"
 	"github.com/runbookhq/runbook/internal/forge/github"
 	"github.com/runbookhq/runbook/internal/forge/gitlab"
@@ -38,6 +39,9 @@ type serverFlags struct {
 	admins    []string
 	plansFile string
 	runSteps  bool
+
+	sandbox sandboxFlags
+	hide    []string // paths sandboxed steps must not see
 }
 
 func addStoreFlags(cmd *cobra.Command, f *runnerFlags) {
@@ -64,6 +68,7 @@ On SIGTERM or Ctrl-C it stops taking work and lets running steps finish for
 			if err := applyConfig(cmd); err != nil {
 				return &exitError{code: 2, err: err}
 			}
+			f.hide = hiddenPaths(cmd, f.dataDir)
 			return runServer(cmd.Context(), f)
 		},
 	}
@@ -82,6 +87,7 @@ On SIGTERM or Ctrl-C it stops taking work and lets running steps finish for
 	fl.StringVar(&f.gitlabSecret, "gitlab-client-secret", "", "its secret")
 	fl.BoolVar(&f.runSteps, "run-steps", true, "run steps in this process too; --run-steps=false leaves them to `runbook worker` processes (Postgres only)")
 	addGitHubAppFlags(cmd, &f.gh)
+	addSandboxFlags(fl, &f.sandbox, false)
 	fl.StringVar(&f.gitlabURL, "gitlab-url", "", "self-managed GitLab URL, e.g. https://gitlab.example.com/ (default gitlab.com)")
 	return cmd
 }
@@ -204,7 +210,20 @@ func runServer(parent context.Context, f serverFlags) error {
 	if err := loadPlans(parent, st, f.plansFile); err != nil {
 		return err
 	}
-	accounts, err := account.New(st, account.Config{Secret: secret, Logger: log})
+	var sandbox *local.Sandbox
+	acfg := account.Config{Secret: secret, Logger: log}
+	if f.runSteps {
+		var firstUserOnly bool
+		if sandbox, firstUserOnly, err = serverSandbox(f.sandbox, f.databaseURL == "", f.hide, log); err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		if firstUserOnly {
+			if acfg.SignUpGate, err = firstUserGate(st); err != nil {
+				return &exitError{code: 2, err: err}
+			}
+		}
+	}
+	accounts, err := account.New(st, acfg)
 	if err != nil {
 		return err
 	}
@@ -218,7 +237,7 @@ func runServer(parent context.Context, f serverFlags) error {
 	}
 
 	r, err := startStepRunner(parent, f.runnerFlags, runnerOptions{store: st, executor: "local", role: "server",
-		noSteps: !f.runSteps, stepEnv: gh.stepEnv(), serveLogs: true}, log)
+		noSteps: !f.runSteps, stepEnv: gh.stepEnv(), serveLogs: true, sandbox: sandbox}, log)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/runbookhq/runbook/internal/eventbus"
 	"github.com/runbookhq/runbook/internal/eventbus/pgnotify"
+	"github.com/runbookhq/runbook/internal/executor/local"
 	"github.com/runbookhq/runbook/internal/scheduler"
 	"github.com/runbookhq/runbook/internal/store/postgres"
 	"github.com/runbookhq/runbook/internal/workflow"
@@ -60,9 +61,12 @@ type runnerOptions struct {
 	store    scheduler.Store
 	executor string   // local or kubernetes
 	k8s      k8sFlags // with executor kubernetes
-	owner    string   // the scheduler's name; "" means hostname-pid-random
-	role     string   // "server" or "worker", in recorded reasons
-	noSteps  bool     // run no steps here: workers do
+	// sandbox runs local steps in bubblewrap; nil runs them unsandboxed
+	// (each still under the init of its own PID namespace).
+	sandbox *local.Sandbox
+	owner   string // the scheduler's name; "" means hostname-pid-random
+	role    string // "server" or "worker", in recorded reasons
+	noSteps bool   // run no steps here: workers do
 	// stepEnv adds variables to each step's env (a GitHub run's repository
 	// and token); nil adds none.
 	stepEnv func(ctx context.Context, runID int64) (map[string]string, error)
@@ -107,7 +111,7 @@ func startStepRunner(ctx context.Context, f runnerFlags, o runnerOptions, log *s
 		return nil, err
 	}
 	o.k8s.runs, o.k8s.log = o.store, log
-	exe, err := newExecutor(ctx, o.executor, o.k8s, procs.Started)
+	exe, err := newExecutor(ctx, o.executor, o.k8s, procs.Started, o.sandbox)
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/runbookhq/runbook/internal/executor/local"
 	"github.com/runbookhq/runbook/internal/store"
 	"github.com/runbookhq/runbook/internal/store/postgres"
 )
@@ -15,6 +16,8 @@ type workerFlags struct {
 	runnerFlags
 	executor, id string
 	k8s          k8sFlags
+	sandbox      sandboxFlags
+	hide         []string // paths sandboxed steps must not see
 }
 
 func newWorkerCmd() *cobra.Command {
@@ -34,6 +37,7 @@ elsewhere at once. A second signal stops at once.`,
 			if err := applyConfig(cmd); err != nil {
 				return &exitError{code: 2, err: err}
 			}
+			f.hide = hiddenPaths(cmd, f.dataDir)
 			return runWorker(cmd.Context(), f)
 		},
 	}
@@ -55,6 +59,7 @@ elsewhere at once. A second signal stops at once.`,
 	fl.StringVar(&f.k8s.memoryLimit, "kubernetes-memory-limit", "", "with --executor kubernetes: memory limit of a step's container, e.g. 4Gi (a step's kubernetes.resources may override it)")
 	fl.StringToStringVar(&f.k8s.nodeSelector, "kubernetes-node-selector", nil, "with --executor kubernetes: node labels step pods must run on, as k=v,k=v (a step's kubernetes.node_selector adds to them)")
 	fl.StringSliceVar(&f.k8s.pullSecrets, "kubernetes-image-pull-secrets", nil, "with --executor kubernetes: Secrets for pulling step images, as a,b (the installation's only, like the service account)")
+	addSandboxFlags(fl, &f.sandbox, false)
 	return cmd
 }
 
@@ -79,7 +84,13 @@ func runWorker(parent context.Context, f workerFlags) error {
 		return err
 	}
 	defer st.Close()
-	r, err := startStepRunner(parent, f.runnerFlags, runnerOptions{store: st, executor: f.executor, k8s: f.k8s, owner: f.id, role: "worker"}, log)
+	var sandbox *local.Sandbox
+	if f.executor == "local" {
+		if sandbox, err = workerSandbox(f.sandbox, f.hide, log); err != nil {
+			return &exitError{code: 2, err: err}
+		}
+	}
+	r, err := startStepRunner(parent, f.runnerFlags, runnerOptions{store: st, executor: f.executor, k8s: f.k8s, owner: f.id, role: "worker", sandbox: sandbox}, log)
 	if err != nil {
 		return err
 	}

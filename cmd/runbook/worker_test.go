@@ -38,7 +38,7 @@ func (w *workerProc) log() string {
 // startWorker starts the binary and waits for its "started" log line.
 func startWorker(t *testing.T, dbURL string, args ...string) *workerProc {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"worker", "--database-url", dbURL, "--data-dir", t.TempDir(), "--log-format", "json"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"worker", "--database-url", dbURL, "--data-dir", t.TempDir(), "--log-format", "json"}, sandboxChoice(args)...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -89,7 +89,7 @@ func (s *Service) createForIdentity(ctx context.Context, link Identity, email st
 			suffix := "-" + strconv.Itoa(i)
 			name = strings.TrimRight(base[:min(len(base), 39-len(suffix))], "-") + suffix
 		}
-		u, err := s.repo.CreateUser(ctx, NewUser{
+		u, err := s.createUser(ctx, NewUser{
 			Username: name, Email: email, EmailVerified: email != "", Identity: &link, CreatedAt: s.now(),
 		})
 		if errors.Is(err, ErrUsernameTaken) {

@@ -33,6 +33,11 @@ type Config struct {
 	AccountLimit, IPLimit Limit
 	Now                   func() time.Time // default time.Now
 	Logger                *slog.Logger     // default: discard
+	// SignUpGate, if set, is asked before any account is created (sign-up
+	// or a first provider login); an error, best wrapping ErrForbidden,
+	// refuses it. Calls are serialised with the creation, so a gate that
+	// counts users sees each new one.
+	SignUpGate func(ctx context.Context) error
 }
 
 // Service is the account logic. It is safe for concurrent use.
@@ -53,6 +58,8 @@ type Service struct {
 	byIP       *limiter
 	now        func() time.Time
 	log        *slog.Logger
+	gate       func(ctx context.Context) error
+	gateMu     sync.Mutex // held from gate to creation
 }
 
 // principalTTL bounds how long Authenticate reuses a looked-up user.
@@ -69,7 +76,7 @@ func New(repo Repo, cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		repo: repo, secret: cfg.Secret, accessTTL: cfg.AccessTTL, refreshTTL: cfg.RefreshTTL,
-		hasher: cfg.Hasher, now: cfg.Now, log: cfg.Logger,
+		hasher: cfg.Hasher, now: cfg.Now, log: cfg.Logger, gate: cfg.SignUpGate,
 	}
 	if s.accessTTL <= 0 {
 		s.accessTTL = 15 * time.Minute
@@ -143,12 +150,25 @@ func (s *Service) SignUp(ctx context.Context, email, username, password string) 
 	if err != nil {
 		return User{}, err
 	}
-	u, err := s.repo.CreateUser(ctx, NewUser{Username: username, Email: email, PasswordHash: hash, CreatedAt: s.now()})
+	u, err := s.createUser(ctx, NewUser{Username: username, Email: email, PasswordHash: hash, CreatedAt: s.now()})
 	if err != nil {
 		return User{}, err
 	}
 	s.log.InfoContext(ctx, "account created", "user_id", u.ID, "username", u.Username)
 	return u, nil
+}
+
+// createUser stores a new account if the sign-up gate lets it.
+func (s *Service) createUser(ctx context.Context, nu NewUser) (User, error) {
+	if s.gate == nil {
+		return s.repo.CreateUser(ctx, nu)
+	}
+	s.gateMu.Lock()
+	defer s.gateMu.Unlock()
+	if err := s.gate(ctx); err != nil {
+		return User{}, err
+	}
+	return s.repo.CreateUser(ctx, nu)
 }
 
 // MarkEmailVerified records that the user proved they own their email (for

@@ -30,6 +30,7 @@ func Spec(wf *workflow.Workflow, i int, runEnv map[string]string, runID string, 
 		Workspace:  workspace,
 		Timeout:    timeout,
 		Kubernetes: wf.Steps[i].Kubernetes,
+		Network:    wf.Steps[i].Network,
 	}
 }
 

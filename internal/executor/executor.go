@@ -19,6 +19,9 @@ type Spec struct {
 	Env       map[string]string // global env overlaid with step env; the executor adds PATH, HOME and RUNBOOK_*
 	Workspace string            // working directory of the command
 	Timeout   time.Duration     // 0 means none
+	// Network is the step's `network:` setting: "" or "default" keeps the
+	// runner's network, "none" leaves the step only a loopback interface.
+	Network string
 	// Kubernetes is the step's `kubernetes:` settings (nil when none); only
 	// the Kubernetes executor reads them.
 	Kubernetes *workflow.Kubernetes

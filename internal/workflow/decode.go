@@ -162,6 +162,8 @@ func (d *decoder) step(item ast.Node, at Pos) (Step, stepMeta) {
 			s.RunsOn = d.runsOn(e, where)
 		case "kubernetes":
 			s.Kubernetes = d.kubernetes(e, where)
+		case "network":
+			s.Network = d.network(e, where)
 		default:
 			d.errs.add(e.keyNode, "%s", unknownKey(e.key, where, stepKeys))
 		}
@@ -381,6 +383,23 @@ func (d *decoder) boolean(e entry, where string) bool {
 		return false
 	}
 	return b.Value
+}
+
+// network reads `network:`, default or none; "" stands for default.
+func (d *decoder) network(e entry, where string) string {
+	v := d.resolve(e.val)
+	if v == nil {
+		return ""
+	}
+	s, ok := scalarText(v)
+	switch {
+	case ok && s == "none":
+		return s
+	case ok && s == "default":
+		return ""
+	}
+	d.errs.add(e.val, "%s: network must be default or none (none leaves the step only loopback), not %s", where, describe(v, s))
+	return ""
 }
 
 // Label keys and values: what a worker's --labels can carry, kept to a

@@ -12,7 +12,7 @@ import (
 var (
 	topKeys    = []string{"name", "global", "steps"}
 	globalKeys = []string{"env"}
-	stepKeys   = []string{"name", "env", "command", "depends_on", "if", "timeout", "retries", "continue_on_error", "runs_on", "kubernetes"}
+	stepKeys   = []string{"name", "env", "command", "depends_on", "if", "timeout", "retries", "continue_on_error", "runs_on", "kubernetes", "network"}
 )
 
 // TopKeys, GlobalKeys and StepKeys return the keys Parse accepts at the top

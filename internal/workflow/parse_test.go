@@ -142,6 +142,17 @@ func TestParseRunsOn(t *testing.T) {
 	}
 }
 
+func TestParseNetwork(t *testing.T) {
+	src := "steps:\n  - {name: a, command: x, network: none}\n  - {name: b, command: x, network: default}\n  - {name: c, command: x}\n"
+	wf, err := Parse("w.yml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := []string{wf.Steps[0].Network, wf.Steps[1].Network, wf.Steps[2].Network}; !reflect.DeepEqual(got, []string{"none", "", ""}) {
+		t.Errorf("networks = %q, want none, default (\"\"), default", got)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -151,7 +162,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown step key", "steps:\n  - name: a\n    command: x\n    depend_on: [b]\n",
 			[]string{`4:5: unknown key "depend_on" in step "a": did you mean "depends_on"?`}},
 		{"unknown key far from any", "steps:\n  - name: a\n    command: x\n    zzz: 1\n",
-			[]string{`4:5: unknown key "zzz" in step "a" (valid keys: name, env, command, depends_on, if, timeout, retries, continue_on_error, runs_on, kubernetes)`}},
+			[]string{`4:5: unknown key "zzz" in step "a" (valid keys: name, env, command, depends_on, if, timeout, retries, continue_on_error, runs_on, kubernetes, network)`}},
 		{"runs_on not a mapping", "steps:\n  - {name: a, command: x, runs_on: arm64}\n",
 			[]string{`2:36: step "a": runs_on must be a mapping of label: value (e.g. {arch: arm64}), not a string`}},
 		{"runs_on bad label", "steps:\n  - {name: a, command: x, runs_on: {\"a b\": x, arch: \"x y\"}}\n",
@@ -179,6 +190,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{`2:36: step "a": timeout must be more than 0, not "0s"; remove it for no timeout`}},
 		{"timeout negative", "steps:\n  - {name: a, command: x, timeout: -5m}\n",
 			[]string{`2:36: step "a": timeout must be more than 0, not "-5m"; remove it for no timeout`}},
+		{"network not default or none", "steps:\n  - name: a\n    command: x\n    network: host\n",
+			[]string{`4:14: step "a": network must be default or none (none leaves the step only loopback), not "host"`}},
 		{"continue_on_error not bool", "steps:\n  - name: a\n    command: x\n    continue_on_error: yes\n",
 			[]string{`4:24: step "a": continue_on_error must be true or false, not "yes"`}},
 		{"empty command", "steps:\n  - name: a\n    command: \"  \"\n",

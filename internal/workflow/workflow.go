@@ -41,7 +41,10 @@ type Step struct {
 	// Kubernetes is the step's pod settings (`kubernetes:`) for the
 	// Kubernetes executor; nil when the step has none.
 	Kubernetes *Kubernetes `json:",omitempty"`
-	Pos        Pos         // where the step's mapping starts
+	// Network is "none" when the step has only loopback (`network: none`;
+	// the local executor needs its sandbox or root for it); "" by default.
+	Network string `json:",omitempty"`
+	Pos     Pos    // where the step's mapping starts
 }
 
 // Pos is a 1-based line and column in the workflow file.

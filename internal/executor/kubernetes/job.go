@@ -29,6 +29,9 @@ const (
 	LabelStep      = "runbook.dev/step"
 	LabelAttempt   = "runbook.dev/attempt"
 	LabelJob       = "runbook.dev/job" // on pods: the Job they run for
+	// LabelNetwork is "none" on the pods of steps with `network: none`;
+	// deploy/networkpolicy-steps.yaml denies them all egress.
+	LabelNetwork = "runbook.dev/network"
 
 	AnnotationRunID = "runbook.dev/run-id"
 	AnnotationStep  = "runbook.dev/step-name"
@@ -117,6 +120,9 @@ func (e *Executor) stepLabels(spec executor.Spec) map[string]string {
 }
 
 // buildJob is the Job of one step attempt. owner is the run's ConfigMap;
+// StepUID is the user and group step containers run as: nobody.
+const StepUID = 65534
+
 // ps is the step's pod settings (Config.forStep).
 func (e *Executor) buildJob(spec executor.Spec, owner *corev1.ConfigMap, ps podSettings) *batchv1.Job {
 	name := JobName(spec.RunID, spec.Step, spec.Attempt)
@@ -129,6 +135,9 @@ func (e *Executor) buildJob(spec executor.Spec, owner *corev1.ConfigMap, ps podS
 	}
 	maps.Copy(podLabels, labels)
 	podLabels[LabelJob] = name
+	if spec.Network == "none" {
+		podLabels[LabelNetwork] = "none"
+	}
 	podAnnotations := maps.Clone(ps.PodAnnotations)
 	if podAnnotations == nil {
 		podAnnotations = map[string]string{}
@@ -162,8 +171,14 @@ func (e *Executor) buildJob(spec executor.Spec, owner *corev1.ConfigMap, ps podS
 					// chosen for it.
 					AutomountServiceAccountToken: new(ps.ServiceAccount != ""),
 					EnableServiceLinks:           new(false),
-					NodeSelector:                 ps.NodeSelector,
-					ImagePullSecrets:             pullSecrets,
+					// Steps run as nobody, unprivileged, whatever the
+					// image's USER says; fsGroup makes the workspace theirs.
+					SecurityContext: &corev1.PodSecurityContext{
+						RunAsNonRoot: new(true), RunAsUser: new(int64(StepUID)), RunAsGroup: new(int64(StepUID)), FSGroup: new(int64(StepUID)),
+						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+					},
+					NodeSelector:     ps.NodeSelector,
+					ImagePullSecrets: pullSecrets,
 					Containers: []corev1.Container{{
 						Name:         ContainerName,
 						Image:        ps.Image,
@@ -172,6 +187,10 @@ func (e *Executor) buildJob(spec executor.Spec, owner *corev1.ConfigMap, ps podS
 						Env:          e.env(spec),
 						Resources:    ps.Resources,
 						VolumeMounts: []corev1.VolumeMount{{Name: "workspace", MountPath: e.cfg.WorkDir}},
+						SecurityContext: &corev1.SecurityContext{
+							AllowPrivilegeEscalation: new(false),
+							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+						},
 					}},
 					Volumes: []corev1.Volume{{
 						Name:         "workspace",

@@ -192,6 +192,32 @@ func TestNoTimeoutMeansNoDeadlineAndNoAccountMeansNoToken(t *testing.T) {
 	if *job.Spec.TTLSecondsAfterFinished != int32(DefaultTTL.Seconds()) {
 		t.Errorf("ttl %d", *job.Spec.TTLSecondsAfterFinished)
 	}
+	if _, ok := job.Spec.Template.Labels[LabelNetwork]; ok {
+		t.Errorf("pod labels %v: a step with the default network needs no network label", job.Spec.Template.Labels)
+	}
+}
+
+// Step pods run unprivileged whatever their image says (issue 14, item 6),
+// and `network: none` labels them for deploy/networkpolicy-steps.yaml.
+func TestStepPodsRunUnprivileged(t *testing.T) {
+	job, _, _ := createdJob(t, Config{Image: "step"}, executor.Spec{RunID: "r", Step: "s", Attempt: 1, Command: "true", Network: "none"})
+	ps := job.Spec.Template.Spec
+	sc := ps.SecurityContext
+	if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil || *sc.RunAsUser != StepUID ||
+		sc.FSGroup == nil || *sc.FSGroup != StepUID || sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod securityContext %+v, want non-root %d with fsGroup and the runtime's seccomp profile", sc, StepUID)
+	}
+	c := ps.Containers[0].SecurityContext
+	if c == nil || c.AllowPrivilegeEscalation == nil || *c.AllowPrivilegeEscalation || c.Capabilities == nil ||
+		len(c.Capabilities.Drop) != 1 || c.Capabilities.Drop[0] != "ALL" {
+		t.Errorf("container securityContext %+v, want no privilege escalation and every capability dropped", c)
+	}
+	if ps.AutomountServiceAccountToken == nil || *ps.AutomountServiceAccountToken {
+		t.Errorf("automountServiceAccountToken %v, want false", ps.AutomountServiceAccountToken)
+	}
+	if got := job.Spec.Template.Labels[LabelNetwork]; got != "none" {
+		t.Errorf("pod label %s = %q, want none", LabelNetwork, got)
+	}
 }
 
 func TestConfigErrorsSayWhatToSet(t *testing.T) {

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -61,4 +62,35 @@ func BenchmarkOutput(b *testing.B) {
 	b.Run("vs-devnull", func(b *testing.B) {
 		benchVsFloor(b, lines200k, func() *exec.Cmd { return exec.Command("bash", "-c", lines200k+" > /dev/null") })
 	})
+}
+
+// BenchmarkIsolation runs `true` with each isolation this machine offers:
+// the process group alone, a PID namespace (root) and the sandbox. The
+// differences are what each costs per step.
+func BenchmarkIsolation(b *testing.B) {
+	for _, mode := range []string{"plain", "pidns", "sandbox"} {
+		b.Run(mode, func(b *testing.B) {
+			var e *Executor
+			switch mode {
+			case "plain":
+				e = plainExec(b, Options{})
+			case "pidns":
+				if os.Geteuid() != 0 {
+					b.Skip("needs root")
+				}
+				e = newExec(b, Options{PIDNamespace: true})
+			case "sandbox":
+				if _, err := LookBwrap(""); err != nil {
+					b.Skip(err)
+				}
+				e = newExec(b, Options{Sandbox: &Sandbox{}})
+			}
+			spec := newSpec(b, "true")
+			for b.Loop() {
+				if res := e.Run(context.Background(), spec, discard{}); res.ExitCode != 0 || res.Err != nil {
+					b.Fatalf("%+v", res)
+				}
+			}
+		})
+	}
 }

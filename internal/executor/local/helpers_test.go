@@ -59,8 +59,17 @@ func (s *memSink) texts(st logline.Stream) []string {
 	return out
 }
 
+// newExec makes an executor for a test. LOCALTEST_SANDBOX=1 runs the tests
+// that do not ask for a sandbox in one anyway, and LOCALTEST_PIDNS=1 in a
+// PID namespace (as root): they must hold there too.
 func newExec(t testing.TB, opts Options) *Executor {
 	t.Helper()
+	if opts.Sandbox == nil && os.Getenv("LOCALTEST_SANDBOX") != "" {
+		opts.Sandbox = &Sandbox{}
+	}
+	if os.Getenv("LOCALTEST_PIDNS") != "" {
+		opts.PIDNamespace = true
+	}
 	e, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +79,14 @@ func newExec(t testing.TB, opts Options) *Executor {
 			t.Error(err)
 		}
 	})
+	return e
+}
+
+// plainExec is an executor that isolates attempts by process group only,
+// as it does for a runner that is neither root nor sandboxed.
+func plainExec(t testing.TB, opts Options) *Executor {
+	e := newExec(t, opts)
+	e.unshare, e.plan = "", nil
 	return e
 }
 

@@ -24,14 +24,32 @@
 // Each attempt has its own process group. When the shell exits, whatever is
 // left in its group is SIGKILLed; on cancel or timeout the group gets SIGTERM,
 // then SIGKILL after the grace period. Run returns once the shell has exited
-// and no live process is left in the group. The shell also gets SIGKILL if
-// the runner dies (Pdeathsig), but its children do not: Options.OnStart lets
-// a server record process groups and reap them after a crash.
+// and no live process is left in the group.
 //
-// A process that leaves the group (setsid, setpgid) escapes all of this, as
-// it would under most CI runners without cgroups. If it keeps the step's
-// output pipes open, Run stops reading shortly after the group is gone and
-// says so in the step's log instead of waiting for it.
+// A process can leave the group (setsid, setpgid). So that nothing of an
+// attempt outlives it, the shell runs under a small init (bash) that is PID 1
+// of the attempt's own PID namespace: in the sandbox (Options.Sandbox), or,
+// for a runner that is root, through unshare(1). When the shell exits, the
+// init exits, and the kernel SIGKILLs every process left in the namespace:
+// setsid, nohup and double-forked ones included. The init dies with the
+// runner (Pdeathsig, bwrap --die-with-parent, unshare --kill-child), so a
+// kill -9 of the runner takes the whole attempt with it. On cancel the init
+// passes SIGTERM to every process of the namespace.
+//
+// A runner without either (`runbook run` without --sandbox) has only the
+// group: there a process that leaves it survives the step, and
+// when the runner dies only the shell gets SIGKILL (Pdeathsig).
+// Options.OnStart lets a server record process groups and reap them after a
+// crash. A leftover that keeps the step's output pipes open is cut off
+// shortly after the group is gone, with a note in the step's log.
+//
+// # Sandbox
+//
+// With Options.Sandbox every attempt runs under bubblewrap as nobody, in its
+// own user, PID, IPC, UTS, cgroup and mount namespaces (and network, with
+// Spec.Network "none"), with the host's system directories read-only, the
+// workspace and a bounded /tmp (also HOME) writable, and rlimits; see
+// Sandbox and docs/adr/0020.
 package local
 
 import (
@@ -72,6 +90,13 @@ type Options struct {
 	// Pdeathsig kills only the shell when the runner dies, so a server
 	// records these groups to SIGKILL what is left of them after a crash.
 	OnStart func(spec executor.Spec, pgid int)
+	// Sandbox, if set, runs every attempt under bubblewrap; see Sandbox.
+	Sandbox *Sandbox
+	// PIDNamespace, for a runner that is root and not sandboxed, runs each
+	// attempt under an init in its own PID namespace (unshare(1)), so that
+	// nothing of it outlives it. It costs two execs per attempt, so
+	// `runbook run` leaves it off; a sandboxed attempt always has one.
+	PIDNamespace bool
 }
 
 // Executor runs step attempts as local processes. It implements
@@ -82,6 +107,11 @@ type Executor struct {
 	bash    string   // absolute path of bash; "" means fall back to /bin/sh
 	baseEnv []string // PATH, HOME and allowlisted runner variables
 	onStart func(executor.Spec, int)
+	// How attempts are isolated: plan is set when sandboxed; otherwise
+	// unshare is set when each attempt gets its own PID namespace.
+	plan       *sandboxPlan
+	sandboxEnv []string // baseEnv as seen inside the sandbox
+	unshare    string
 }
 
 var _ executor.Executor = (*Executor)(nil)
@@ -120,6 +150,23 @@ func New(opts Options) (*Executor, error) {
 		e.bash, _ = filepath.Abs(p)
 	}
 	e.baseEnv = runnerEnv(e.binDir, slices.Concat(baseAllowlist, opts.EnvAllowlist))
+	if opts.Sandbox != nil {
+		if e.bash == "" {
+			os.RemoveAll(e.binDir)
+			return nil, errors.New("local executor: the sandbox needs bash on the runner's PATH")
+		}
+		if e.plan, err = newSandboxPlan(*opts.Sandbox, bin, e.binDir); err != nil {
+			os.RemoveAll(e.binDir)
+			return nil, fmt.Errorf("local executor: %w", err)
+		}
+		e.sandboxEnv = sandboxEnv(e.baseEnv)
+	} else if opts.PIDNamespace && os.Geteuid() == 0 && e.bash != "" {
+		// Root may make PID namespaces: each attempt gets one, so that
+		// nothing it starts outlives it (see package doc).
+		if p, err := exec.LookPath("unshare"); err == nil {
+			e.unshare, _ = filepath.Abs(p)
+		}
+	}
 	return e, nil
 }
 
@@ -149,6 +196,27 @@ func runnerEnv(binDir string, allow []string) []string {
 	}
 	return env
 }
+
+// sandboxEnv rewrites the runner's part of a step's environment for the
+// sandbox: repo_cloner's directory is the sandbox's, and HOME and TMPDIR are
+// the private /tmp (the host's home is not there).
+func sandboxEnv(base []string) []string {
+	env := make([]string, 0, len(base)+2)
+	for _, kv := range base {
+		switch {
+		case strings.HasPrefix(kv, "PATH="):
+			_, rest, _ := strings.Cut(kv, string(os.PathListSeparator))
+			env = append(env, "PATH="+sandboxBinDir+string(os.PathListSeparator)+rest)
+		case strings.HasPrefix(kv, "HOME="), strings.HasPrefix(kv, "TMPDIR="):
+		default:
+			env = append(env, kv)
+		}
+	}
+	return append(env, "HOME=/tmp", "TMPDIR=/tmp")
+}
+
+// Sandboxed reports whether attempts run in the bubblewrap sandbox.
+func (e *Executor) Sandboxed() bool { return e.plan != nil }
 
 // validEnvName rejects names that would corrupt the environment block. The
 // workflow package enforces the stricter shell rules; this guards the

@@ -2,6 +2,8 @@ package local
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"sync"
@@ -52,6 +54,11 @@ type output struct {
 	r, w    [2]*os.File   // read (ours) and write (the child's) ends: stdout, stderr
 	done    chan struct{} // one send per reader that has finished
 	cutOff  bool
+
+	// limits, when set (sandboxed steps), turns on the watch for messages
+	// that say a rlimit was hit; hit records which (see limitNotes).
+	limits *Limits
+	hit    struct{ procs, files bool }
 
 	// reading[i] is the UnixNano at which reader i entered the read(2) it
 	// is blocked in, 0 while it handles lines; ended[i] once it returned.
@@ -104,6 +111,9 @@ func (o *output) setPending(i int, at time.Time) {
 
 // deliver numbers one line. Called with mu held.
 func (o *output) deliver(s logline.Stream, text []byte, at time.Time) {
+	if o.limits != nil && s == logline.Stderr {
+		o.watch(text)
+	}
 	if o.err != nil {
 		return
 	}
@@ -298,4 +308,45 @@ func (o *output) finish() error {
 		o.emit(logline.Stderr, []byte(cutNote), time.Now())
 	}
 	return o.err
+}
+
+// What programs print when fork(2) fails with EAGAIN (bash, glibc's
+// strerror) and when open(2) fails with EMFILE.
+var (
+	eagainText = []byte("Resource temporarily unavailable")
+	emfileText = []byte("Too many open files")
+)
+
+// watch notes stderr messages that mean a rlimit was hit; called with o.mu.
+func (o *output) watch(text []byte) {
+	if !o.hit.procs && bytes.Contains(text, eagainText) {
+		o.hit.procs = true
+	}
+	if !o.hit.files && bytes.Contains(text, emfileText) {
+		o.hit.files = true
+	}
+}
+
+// limitNotes ends the log of a failed sandboxed step with the rlimit it
+// hit, if it looks like one did: the step's own messages ("fork: Resource
+// temporarily unavailable", exit status 153 for SIGXFSZ) do not say that
+// the limit was ours, nor what it is.
+func (o *output) limitNotes(exitCode int) {
+	if o.limits == nil || exitCode == 0 {
+		return
+	}
+	const sigxfszStatus = 128 + 25
+	var notes []string
+	if exitCode == sigxfszStatus {
+		notes = append(notes, fmt.Sprintf("runbook: the step hit its file size limit (RLIMIT_FSIZE, %d bytes): a process was killed by SIGXFSZ writing past it", o.limits.FileSize))
+	}
+	if o.hit.procs {
+		notes = append(notes, fmt.Sprintf("runbook: the step hit its process limit (RLIMIT_NPROC, %d processes): fork failed with EAGAIN", o.limits.Processes))
+	}
+	if o.hit.files {
+		notes = append(notes, fmt.Sprintf("runbook: the step hit its open files limit (RLIMIT_NOFILE, %d)", o.limits.OpenFiles))
+	}
+	for _, n := range notes {
+		o.emit(logline.Stderr, []byte(n), time.Now())
+	}
 }

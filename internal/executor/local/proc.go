@@ -23,12 +23,21 @@ import (
 // made on a shared thread, some unrelated goroutine could end that thread
 // and SIGKILL a healthy step. Holding the thread keeps it alive for the
 // shell's whole life, so Pdeathsig fires only when the runner itself dies.
-func start(cmd *exec.Cmd) (<-chan struct{}, error) {
+//
+// stage, if set, runs on that thread before the fork and may change what
+// only that thread sees (its mount namespace); the thread is then never
+// given back to Go's scheduler, which ends it when the goroutine returns.
+func start(cmd *exec.Cmd, stage func() error) (<-chan struct{}, error) {
 	started := make(chan error, 1)
 	exited := make(chan struct{})
 	go func() {
 		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
+		if stage == nil {
+			defer runtime.UnlockOSThread()
+		} else if err := stage(); err != nil {
+			started <- fmt.Errorf("preparing the sandbox: %w", err)
+			return
+		}
 		if err := cmd.Start(); err != nil {
 			started <- err
 			return

@@ -2,7 +2,9 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -23,6 +25,11 @@ const killLimit = time.Minute
 // Run runs one attempt of a step. See the package doc for the shell,
 // environment and process rules, and executor.Executor for the contract.
 func (e *Executor) Run(ctx context.Context, spec executor.Spec, sink executor.Sink) executor.Result {
+	return e.run(ctx, spec, sink, e.onStart)
+}
+
+// run is Run with the OnStart hook to call (none for Check's probe).
+func (e *Executor) run(ctx context.Context, spec executor.Spec, sink executor.Sink, onStart func(executor.Spec, int)) executor.Result {
 	if ctx.Err() != nil {
 		return executor.Result{ExitCode: -1, Cancelled: true}
 	}
@@ -31,40 +38,62 @@ func (e *Executor) Run(ctx context.Context, spec executor.Spec, sink executor.Si
 		return executor.Result{ExitCode: -1, Err: fmt.Errorf("step %q: %w", spec.Step, err)}
 	}
 	out := newOutput(sink)
-	cmd := e.command(spec.Command)
-	if cmd.Path == "/bin/sh" {
+	cmd, stage, err := e.command(spec, ws)
+	if err != nil {
+		return executor.Result{ExitCode: -1, Err: fmt.Errorf("step %q: %w", spec.Step, err)}
+	}
+	if cmd.Path != e.bash && cmd.Path != "/bin/sh" {
+		// The init's lifeline (see initScript): we hold the write end
+		// until the attempt is over.
+		lr, lw, err := os.Pipe()
+		if err != nil {
+			return executor.Result{ExitCode: -1, Err: fmt.Errorf("step %q: %w", spec.Step, err)}
+		}
+		defer lw.Close()
+		defer lr.Close()
+		cmd.ExtraFiles = []*os.File{lr}
+	}
+	if e.bash == "" {
 		out.emit(logline.Stderr, []byte(shNote), time.Now())
 	}
-	cmd.Dir, cmd.Env = ws, env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Env = env
+	if e.plan != nil {
+		out.limits = &e.plan.limits
+	}
 	if err := out.pipes(cmd); err != nil {
 		return executor.Result{ExitCode: -1, Err: fmt.Errorf("step %q: creating output pipes: %w", spec.Step, err)}
 	}
-	exited, err := start(cmd)
+	exited, err := start(cmd, stage)
 	out.closeChildEnds()
 	if err != nil {
 		out.closeAll()
 		return executor.Result{ExitCode: -1, Err: fmt.Errorf("step %q: starting %s in workspace %s: %w", spec.Step, cmd.Path, ws, err)}
 	}
-	pgid := cmd.Process.Pid // Setpgid makes the shell the leader of a new group
-	if e.onStart != nil {
-		e.onStart(spec, pgid)
+	pgid := cmd.Process.Pid // Setpgid makes it the leader of a new group
+	if onStart != nil {
+		onStart(spec, pgid)
 	}
 	out.start()
 
 	var res executor.Result
 	res.Cancelled, res.TimedOut = e.supervise(ctx, spec.Timeout, pgid, exited)
-	// The shell has exited but is not reaped yet, so its pid, which names the
-	// group, cannot be reused: this SIGKILL cannot hit a stranger's group.
+	// The leader has exited but is not reaped yet, so its pid, which names
+	// the group, cannot be reused: this SIGKILL cannot hit a stranger's group.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	_ = cmd.Wait() // a non-zero exit is not an error here; ProcessState has it
 	res.ExitCode = cmd.ProcessState.ExitCode()
+	if (res.Cancelled || res.TimedOut) && res.ExitCode > 128 && cmd.Path != e.bash {
+		// An init between us and the shell reports a shell killed by our
+		// signal as 128+n; report it as a kill, as without one.
+		res.ExitCode = -1
+	}
 	if err := waitGroupGone(pgid, killLimit); err != nil {
 		res.Err = fmt.Errorf("step %q: %w", spec.Step, err)
 	}
 	if err := out.finish(); err != nil && res.Err == nil {
 		res.Err = fmt.Errorf("step %q: writing its output: %w", spec.Step, err)
 	}
+	out.limitNotes(res.ExitCode)
 	return res
 }
 
@@ -76,8 +105,12 @@ func (e *Executor) prepare(spec executor.Spec) (ws string, env []string, err err
 	if ws, err = filepath.Abs(spec.Workspace); err != nil {
 		return "", nil, fmt.Errorf("resolving workspace %q: %w", spec.Workspace, err)
 	}
-	env = make([]string, 0, len(e.baseEnv)+len(spec.Env)+6)
-	env = append(env, e.baseEnv...)
+	base := e.baseEnv
+	if e.plan != nil {
+		base = e.sandboxEnv
+	}
+	env = make([]string, 0, len(base)+len(spec.Env)+6)
+	env = append(env, base...)
 	for k, v := range spec.Env {
 		if !validEnvName(k) {
 			return "", nil, fmt.Errorf("environment variable name %q is empty or holds '=' or NUL", k)
@@ -93,11 +126,53 @@ func (e *Executor) prepare(spec executor.Spec) (ws string, env []string, err err
 	return ws, env, nil
 }
 
-func (e *Executor) command(script string) *exec.Cmd {
+// command builds the process that runs the step's shell: the shell itself,
+// or the shell under an init in its own PID namespace (unshare, as root), or
+// under the sandbox. stage, when set, runs on the forking thread first.
+func (e *Executor) command(spec executor.Spec, ws string) (cmd *exec.Cmd, stage func() error, err error) {
+	var shell []string
 	if e.bash == "" {
-		return exec.Command("/bin/sh", "-e", "-c", script)
+		shell = []string{"/bin/sh", "-e", "-c", spec.Command}
+	} else {
+		shell = []string{e.bash, "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", spec.Command}
 	}
-	return exec.Command(e.bash, "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", script)
+	net := true
+	switch spec.Network {
+	case "", "default":
+	case "none":
+		net = false
+	default:
+		return nil, nil, fmt.Errorf("network %q: want default or none", spec.Network)
+	}
+	switch {
+	case e.plan != nil:
+		if e.plan.stage != "" {
+			if err := ownWorkspace(ws); err != nil {
+				return nil, nil, fmt.Errorf("handing the workspace %s to the sandbox's user: %w", ws, err)
+			}
+			stage = func() error { return e.plan.stageMounts(ws) }
+		}
+		argv := e.plan.argv(e.bash, ws, net, shell)
+		cmd = exec.Command(argv[0], argv[1:]...)
+		cmd.Dir = "/" // bwrap changes into the workspace itself, inside
+		cmd.SysProcAttr = e.plan.sysProcAttr()
+		return cmd, stage, nil
+	case e.unshare != "" && e.bash != "":
+		argv := []string{"--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL"}
+		if !net {
+			argv = append(argv, "--net")
+		}
+		argv = append(argv, "--", e.bash, "--noprofile", "--norc", "-c", fmt.Sprintf(initScript, ""), "runbook-init")
+		cmd = exec.Command(e.unshare, append(argv, shell...)...)
+	default:
+		if !net {
+			return nil, nil, errors.New("network: none needs the sandbox (runbook run --sandbox) or a runner running as root")
+		}
+		cmd = exec.Command(shell[0], shell[1:]...)
+	}
+	cmd.Dir = ws
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	return cmd, nil, nil
 }
 
 // supervise waits for the shell to exit, stopping its group on cancel or
@@ -117,7 +192,7 @@ func (e *Executor) supervise(ctx context.Context, timeout time.Duration, pgid in
 	case <-deadline:
 		timedOut = true
 	}
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	e.terminate(pgid)
 	grace := time.NewTimer(e.grace)
 	defer grace.Stop()
 	select {
@@ -127,4 +202,18 @@ func (e *Executor) supervise(ctx context.Context, timeout time.Duration, pgid in
 		<-exited
 	}
 	return cancelled, timedOut
+}
+
+// terminate asks a step to stop. Bubblewrap does not pass SIGTERM on, so a
+// sandboxed step's init gets it directly; it sends it to every process in
+// the sandbox. Elsewhere the group gets it, and the PID namespace's init,
+// if any, also sends it to whatever left the group.
+func (e *Executor) terminate(pgid int) {
+	if e.plan != nil {
+		if pid := nsInit(pgid); pid > 0 {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+			return
+		}
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 }

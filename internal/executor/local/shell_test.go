@@ -47,7 +47,7 @@ func TestErrexitAndPipefail(t *testing.T) {
 // Where bash is missing, a step runs with sh -e (no pipefail) and its log
 // says so first.
 func TestShFallbackWithoutBash(t *testing.T) {
-	e := newExec(t, Options{})
+	e := plainExec(t, Options{})
 	e.bash = ""
 	res, s := run(t, e, newSpec(t, "false | true; echo piped; false; echo after"))
 	checkResult(t, res, 1, false, false)
@@ -64,7 +64,7 @@ func TestEnvironmentIsClean(t *testing.T) {
 	t.Setenv("LANG", "C.UTF-8")
 	t.Setenv("TZ", "Europe/Paris")
 	t.Setenv("MY_PROXY", "http://proxy:3128")
-	e := newExec(t, Options{EnvAllowlist: []string{"MY_PROXY"}})
+	e := plainExec(t, Options{EnvAllowlist: []string{"MY_PROXY"}})
 	spec := newSpec(t, "env")
 	spec.Attempt = 2
 	spec.Env = map[string]string{"GREETING": "hello world", "TZ": "UTC", "CI": "false", "RUNBOOK_STEP": "forged"}
@@ -119,7 +119,7 @@ func TestWorkspaceIsWorkingDirectory(t *testing.T) {
 
 func TestRepoClonerOnPath(t *testing.T) {
 	t.Run("default is this binary", func(t *testing.T) {
-		e := newExec(t, Options{})
+		e := plainExec(t, Options{})
 		res, s := run(t, e, newSpec(t, `readlink "$(command -v repo_cloner)"`))
 		checkResult(t, res, 0, false, false)
 		exe, _ := os.Executable()

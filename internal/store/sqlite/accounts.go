@@ -154,3 +154,11 @@ func nullString(s string) any {
 	}
 	return s
 }
+
+// HasUsers reports whether any account exists: a server that serves only
+// its first user asks it before each sign-up.
+func (s *Store) HasUsers(ctx context.Context) (bool, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users)`).Scan(&n)
+	return n == 1, err
+}
