@@ -188,6 +188,101 @@ await test('line-number-link', async (page, shot) => {
   await shot('line-7');
 });
 
+// A 9-step workflow with two fan-outs, a join and edges that skip ranks.
+const NINE = `name: Nine
+steps:
+  - { name: checkout, command: 'true' }
+  - { name: compile, depends_on: [checkout], command: 'true' }
+  - { name: lint, depends_on: [checkout], command: 'true' }
+  - { name: firehose, depends_on: [checkout], command: 'seq 1 3000' }
+  - { name: unit, depends_on: [compile], command: 'true' }
+  - { name: integration, depends_on: [compile], command: 'true' }
+  - { name: package, depends_on: [unit, integration, lint], command: 'true' }
+  - { name: docs, depends_on: [package], command: 'true' }
+  - { name: deploy, depends_on: [package, firehose], command: 'true' }
+`;
+
+// graphGeometry reads the drawn graph: the box, each node's rectangle, and
+// which edges pass under a node they do not join (each edge path sampled
+// every few pixels, in screen coordinates).
+const graphGeometry = (page) => page.locator('.dag').evaluate((dag) => {
+  const rect = (r) => ({ left: r.left, top: r.top, right: r.right, bottom: r.bottom });
+  const nodes = [...dag.querySelectorAll('.node')].map((n) => ({ name: n.dataset.step, ...rect(n.getBoundingClientRect()) }));
+  const crossings = new Set();
+  const edges = [...dag.querySelectorAll('.react-flow__edge')];
+  for (const e of edges) {
+    const [source, target] = e.getAttribute('data-id').split('->');
+    const p = e.querySelector('path.react-flow__edge-path');
+    const len = p.getTotalLength();
+    const m = p.getScreenCTM();
+    for (let d = 0; d <= len; d += 2) {
+      const q = p.getPointAtLength(d);
+      const x = m.a * q.x + m.c * q.y + m.e;
+      const y = m.b * q.x + m.d * q.y + m.f;
+      for (const n of nodes) {
+        if (n.name !== source && n.name !== target && x > n.left + 1 && x < n.right - 1 && y > n.top + 1 && y < n.bottom - 1) crossings.add(`${source}->${target} passes under ${n.name}`);
+      }
+    }
+  }
+  return { box: rect(dag.getBoundingClientRect()), nodes, edges: edges.length, crossings: [...crossings] };
+});
+
+for (const [w, h] of [[390, 844], [1440, 900]]) {
+  await test(`graph-${w}`, async (page, shot) => {
+    await signUp(page);
+    await startRun(page, NINE);
+    await node(page, 'deploy').and(page.locator('[data-status="succeeded"]')).waitFor(T);
+    await page.locator('.dag .react-flow__edge').nth(10).waitFor(T);
+    const g = await graphGeometry(page);
+    await shot('graph');
+    // The whole graph fits its box, at any width.
+    assert.equal(g.nodes.length, 9, `${g.nodes.length} of 9 nodes drawn`);
+    for (const n of g.nodes) {
+      assert.ok(n.left >= g.box.left - 1 && n.right <= g.box.right + 1 && n.top >= g.box.top - 1 && n.bottom <= g.box.bottom + 1,
+        `${n.name} (${JSON.stringify(n)}) is not inside the graph box ${JSON.stringify(g.box)}`);
+    }
+    // Edges go around the nodes they do not join.
+    assert.equal(g.edges, 11);
+    assert.deepEqual(g.crossings, [], 'no edge passes under a node it does not join');
+  }, { width: w, height: h });
+}
+
+await test('graph-room', async (page, shot) => {
+  await signUp(page);
+  await startRun(page, NINE);
+  await node(page, 'deploy').and(page.locator('[data-status="succeeded"]')).waitFor(T);
+  await node(page, 'firehose').click();
+  await page.locator('.log-row[data-n="3000"]').waitFor(T);
+  // The box is sized to the graph: no wide empty band above or below it.
+  const g = await graphGeometry(page);
+  const top = Math.min(...g.nodes.map((n) => n.top));
+  const bottom = Math.max(...g.nodes.map((n) => n.bottom));
+  assert.ok(top - g.box.top <= 20 && g.box.bottom - bottom <= 20, `empty space in the graph box: ${top - g.box.top} px above, ${g.box.bottom - bottom} px below`);
+  const logTop = async () => (await page.locator('.log-box').boundingBox()).y;
+  const shown = await logTop();
+  figures['1440x900, 9 steps: the log starts at (px)'] = Math.round(shown);
+  await shot('log-room');
+  // Hidden, the log moves up, and stays so after a reload.
+  await page.getByRole('button', { name: 'Hide graph' }).click();
+  const hidden = await logTop();
+  assert.ok(hidden < shown - 150, `hiding the graph moved the log from ${shown} to ${hidden}`);
+  await page.reload();
+  await page.locator('.log-row[data-n="3000"]').waitFor(T);
+  assert.equal(await page.locator('.dag').count(), 0, 'the graph stays hidden after a reload');
+  await shot('graph-hidden');
+  await page.getByRole('button', { name: 'Show graph' }).click();
+  await page.locator('.dag').waitFor();
+  // The reader's height (here by keyboard on the resize bar) is kept too.
+  const before = (await page.locator('.dag').boundingBox()).height;
+  await page.getByRole('separator', { name: 'Graph height' }).focus();
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowDown');
+  await page.reload();
+  await page.locator('.dag .node').first().waitFor(T);
+  const after = (await page.locator('.dag').boundingBox()).height;
+  assert.ok(Math.abs(after - (before + 80)) <= 1, `the chosen height ${before + 80} was kept (${after})`);
+}, { width: 1440, height: 900 });
+
 await test('diamond', async (page, shot) => {
   await signUp(page);
   await startRun(page, `name: Diamond
