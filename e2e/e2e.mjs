@@ -360,12 +360,17 @@ await test('cancel', async (page, shot) => {
   await page.getByRole('button', { name: 'Cancel' }).click();
   await page.locator('.toolbar .badge.st-cancelled').first().waitFor(T);
   await page.getByRole('button', { name: 'Re-run', exact: true }).waitFor();
+  // The step that never began says so, not "cancelled".
+  await node(page, 'after').locator('.node-meta', { hasText: 'not started' }).waitFor(T);
+  await node(page, 'after').click();
+  await page.locator('.step-detail .badge', { hasText: 'not started' }).waitFor(T);
   await shot('cancelled');
 });
 
 await test('failed', async (page, shot) => {
   await signUp(page);
-  await startRun(page, `steps:
+  await startRun(page, `name: CI
+steps:
   - { name: ok, command: echo fine }
   - { name: broken, depends_on: [ok], command: 'echo "something broke" >&2; exit 3' }
 `);
@@ -373,7 +378,18 @@ await test('failed', async (page, shot) => {
   const border = await node(page, 'broken').evaluate((el) => getComputedStyle(el).borderTopColor);
   assert.match(border, /rgb\((2\d\d|1\d\d), \d+, \d+\)/, `failed node is red, got ${border}`);
   await node(page, 'broken').click();
-  await page.getByText('exit 3').waitFor(T);
+  // The run's identity: the tab names it and its state; the workflow's
+  // name, the trigger (the UI), and when, exactly on hover.
+  const id = page.url().match(/runs\/(\d+)/)[1];
+  await page.waitForFunction((t) => document.title === t, `✗ Run ${id} · CI · failed`, T);
+  const meta = page.locator('.run > .toolbar .run-meta');
+  assert.match(await meta.innerText(), /^CI · ui · (just now|\d+ sec\. ago)/);
+  assert.match(await meta.locator('time').getAttribute('title'), /\d{1,2}:\d\d:\d\d/);
+  assert.doesNotMatch(await page.locator('.run > .toolbar').innerText(), /\b(open|ended)\b/, 'no stream-state word');
+  // The failed step's header says its exit once.
+  const head = page.locator('.step-detail > .toolbar');
+  await head.getByText('exit code 3').waitFor(T);
+  assert.equal((await head.innerText()).match(/exit/g).length, 1, `the exit is said once: ${await head.innerText()}`);
   await page.locator('.log-row.stderr', { hasText: 'something broke' }).waitFor(T);
   await shot('failed');
   // A workflow with errors shows them with their line numbers (and is

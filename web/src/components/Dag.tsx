@@ -3,6 +3,7 @@ import { Handle, Position, ReactFlow, type Edge, type EdgeProps, type Node, type
 import '@xyflow/react/dist/style.css';
 import { contentHeight, elapsed, fitViewport, formatDuration, layout, NODE_H, NODE_W, routePath } from '../lib/dag';
 import type { Step } from '../lib/types';
+import { stepLabel } from '../lib/words';
 
 type StepNode = Node<{ step: Step; selected: boolean; now: number }, 'step'>;
 
@@ -17,7 +18,7 @@ export function StepCard({ step: s, selected, now, children }: { step: Step; sel
       {children}
       <div className="node-name">{s.name}</div>
       <div className="node-meta">
-        <span>{s.status}{waitNote}{noWorker}</span>
+        <span>{stepLabel(s)}{waitNote}{noWorker}</span>
         <span>{formatDuration(s.started_at ? elapsed(s, now) : undefined)}</span>
       </div>
     </div>

@@ -268,7 +268,7 @@ export function LogViewer({ tenant, run, step, attempt, line, onLine }: Props) {
     <div className="logs">
       <div className="log-bar">
         <strong>{step}</strong>
-        <span className="muted">attempt {attempt} · {total.toLocaleString()} lines{buf.missing() ? ` · ${buf.missing()} missing` : ''} · {state}</span>
+        <span className="muted">attempt {attempt} · {total.toLocaleString()} {total === 1 ? "line" : "lines"}{buf.missing() ? ` · ${buf.missing()} missing` : ''} · {state}</span>
         <span className="spacer" />
         <input type="search" aria-label="Search the log" placeholder="Search log" value={query}
           onChange={(e) => { setQuery(e.target.value); setCur(0); }}

@@ -31,7 +31,7 @@ export function NewRunPage({ tenant }: { tenant: number }) {
     setProblems([]);
     const form = new FormData();
     form.append('file', new Blob([text], { type: 'application/yaml' }), file || '.runbook.yml');
-    const q = new URLSearchParams({ event: 'manual' });
+    const q = new URLSearchParams({ event: 'manual', trigger: 'ui' });
     if (branch) q.set('branch', branch);
     try {
       const run = await api<Run>(tenantPath(tenant, `/runs?${q}`), { method: 'POST', body: form });
