@@ -349,6 +349,43 @@ await test('live-log', async (page, shot) => {
   await shot('deep-link');
 });
 
+await test('log-features', async (page, shot) => {
+  await signUp(page);
+  await startRun(page, `steps:
+  - name: sections
+    command: 'echo before; echo "::group::Install deps"; for i in $(seq 1 50); do echo "dep $i"; done; echo "::endgroup::"; echo oops >&2; echo after'
+`);
+  await node(page, 'sections').and(page.locator('[data-status="succeeded"]')).waitFor(T);
+  await node(page, 'sections').click();
+  await page.getByText('55 lines').waitFor(T);
+  // A section starts collapsed: its header says what it hides.
+  const head = page.getByRole('button', { name: /Install deps/ });
+  await head.waitFor(T);
+  assert.equal(await head.getAttribute('aria-expanded'), 'false');
+  // 50 lines and the end marker (stdout and stderr may interleave: maybe one more).
+  assert.match(await head.innerText(), /Install deps \((51|52) lines\)/);
+  assert.equal(await page.locator('.log-row', { hasText: 'dep 3' }).count(), 0, 'a collapsed section hides its lines');
+  await page.locator('.log-row', { hasText: 'after' }).waitFor(T);
+  await shot('collapsed');
+  await head.click();
+  await page.locator('.log-row', { hasText: 'dep 3' }).first().waitFor(T);
+  await shot('expanded');
+  // stderr is said, not only coloured.
+  const oops = page.locator('.log-row.stderr', { hasText: 'oops' });
+  assert.equal(await oops.locator('.sr-only').innerText(), 'stderr:');
+  // Timestamps: off, then on (and kept after a reload).
+  assert.equal(await page.locator('.log-row .ts').count(), 0);
+  await page.getByRole('button', { name: 'Timestamps' }).click();
+  assert.match(await page.locator('.log-row[data-n="1"] .ts').innerText(), /^\d\d:\d\d:\d\d\.\d{3}$/);
+  await shot('timestamps');
+  // A deep link into a collapsed section opens it at the line.
+  await page.goto(page.url().replace(/#.*/, '') + '#sections:L30');
+  await page.locator('.log-row.target[data-n="30"]', { hasText: /dep 2[78]/ }).waitFor(T);
+  assert.equal(await page.getByRole('button', { name: 'Timestamps' }).getAttribute('aria-pressed'), 'true', 'the timestamps choice is kept');
+  await page.locator('.log-row[data-n="1"] .ts').waitFor(T);
+  await shot('deep-link-in-section');
+});
+
 await test('cancel', async (page, shot) => {
   await signUp(page);
   await startRun(page, `steps:
