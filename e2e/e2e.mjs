@@ -109,11 +109,13 @@ await test('signed-out', async (page, shot) => {
   await said;
   await page.getByRole('button', { name: 'Sign in' }).waitFor();
   assert.equal(await page.getByRole('link', { name: /^Sign in with/ }).count(), 0, 'no OAuth button without OAuth');
+  await page.axe('sign-in page');
   // The username pattern is a valid regular expression, so the browser checks it.
   await page.goto('/signup');
   const user = page.getByLabel('Username', { exact: true });
   await user.fill('Not_Valid');
   assert.equal(await user.evaluate((el) => el.validity.patternMismatch), true, 'the browser applies the username pattern');
+  await page.axe('sign-up page');
   await user.fill('good-name-1');
   assert.equal(await user.evaluate((el) => el.validity.patternMismatch), false, 'a valid username matches the pattern');
   await shot('signup');
@@ -126,6 +128,7 @@ await test('signup', async (page, shot) => {
   await signUp(page, shot);
   await page.getByText('No runs yet').waitFor();
   await page.getByText(/Runs start on a push to an enabled project/).waitFor();
+  await page.axe('empty runs list');
   await shot('empty-runs');
   // The session survives a reload (refresh token), and sign-out ends it.
   await page.reload();
@@ -298,9 +301,11 @@ steps:
   for (const s of ['A', 'B', 'C', 'D', 'E']) await node(page, s).and(page.locator('[data-status="succeeded"]')).waitFor(T);
   await page.locator('.toolbar .badge.st-succeeded').first().waitFor();
   await page.getByText(/critical path: B → (D|E)/).waitFor();
+  await page.axe('run page');
   await shot('succeeded');
   await page.goto('/'); // the list shows it
   await page.locator('table.runs .badge.st-succeeded').waitFor();
+  await page.axe('runs list');
   await shot('runs-list');
 });
 
@@ -369,6 +374,7 @@ await test('log-features', async (page, shot) => {
   await shot('collapsed');
   await head.click();
   await page.locator('.log-row', { hasText: 'dep 3' }).first().waitFor(T);
+  await page.axe('log with an open section');
   await shot('expanded');
   // stderr is said, not only coloured.
   const oops = page.locator('.log-row.stderr', { hasText: 'oops' });
@@ -428,6 +434,7 @@ steps:
   await head.getByText('exit code 3').waitFor(T);
   assert.equal((await head.innerText()).match(/exit/g).length, 1, `the exit is said once: ${await head.innerText()}`);
   await page.locator('.log-row.stderr', { hasText: 'something broke' }).waitFor(T);
+  await page.axe('failed run with its log');
   await shot('failed');
   // A workflow with errors shows them with their line numbers (and is
   // refused with a 422, on purpose).
@@ -435,6 +442,7 @@ steps:
   await submitRun(page, 'steps:\n  - name: x\n    comand: true\n');
   await page.locator('.problems li').first().waitFor(T);
   assert.match(await page.locator('.problems').innerText(), /line \d+/);
+  await page.axe('new run with problems');
   await shot('invalid-workflow');
 });
 
@@ -444,6 +452,7 @@ await test('phone', async (page, shot) => {
   await node(page, 'two').and(page.locator('[data-status="succeeded"]')).waitFor(T);
   await node(page, 'one').click();
   await page.locator('.log-row', { hasText: 'hi' }).waitFor(T);
+  await page.axe('run page on a phone');
   await shot('run');
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 1, `the page scrolls sideways by ${overflow}px at phone width`);
