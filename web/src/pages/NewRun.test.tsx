@@ -22,6 +22,11 @@ describe('NewRunPage', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Start run' }));
     await screen.findByText(/has an error; nothing was started/);
     expect(document.querySelector('.problems')!.textContent).toContain('line 3:5 unknown key "comand"');
+    // The editor's gutter marks line 3; the problem's button selects it.
+    expect(document.querySelector('.gl.bad')!.getAttribute('data-line')).toBe('3');
+    fireEvent.click(screen.getByRole('button', { name: 'line 3:5' }));
+    const ta = screen.getByLabelText('Workflow text') as HTMLTextAreaElement;
+    expect(ta.value.slice(ta.selectionStart, ta.selectionEnd)).toBe(ta.value.split('\n')[2]);
     expect(location.pathname).toBe('/t/1/runs/new');
   });
 });
