@@ -141,7 +141,9 @@ export function Dag({ steps, selected, onSelect, now }: { steps: Step[]; selecte
   return (
     <div className="dag-wrap">
       <div className="dag" ref={box} style={{ height }}>
-        <ReactFlow
+        {/* Drawn once the box's width is known: a first draw at a guessed
+            size would lay out every node twice. */}
+        {boxW > 0 && <ReactFlow
           nodes={nodes}
           edges={edges}
           nodeTypes={nodeTypes}
@@ -152,7 +154,7 @@ export function Dag({ steps, selected, onSelect, now }: { steps: Step[]; selecte
           nodesConnectable={false}
           proOptions={{ hideAttribution: true }}
           minZoom={0.05}
-        />
+        />}
       </div>
       <div className="dag-bar">
         <div
