@@ -3,9 +3,26 @@
 // answers. A test that causes one on purpose says so first with
 // page.allowFailure(/url pattern/). Requests the app aborts itself (a
 // stream stopped on navigation) are not failures.
+import { createRequire } from 'node:module';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const axeSource = createRequire(join(dirname(fileURLToPath(import.meta.url)), '..', 'web', 'package.json')).resolve('axe-core/axe.min.js');
+
 export function guard(page) {
   const allowed = [];
   const problems = [];
+  // page.axe checks the page as it is now with axe-core; serious and
+  // critical violations fail the test.
+  page.axe = async (what) => {
+    if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ path: axeSource });
+    const found = await page.evaluate(async () => {
+      const r = await window.axe.run(document, { resultTypes: ['violations'] });
+      return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+        .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ')})`);
+    });
+    for (const f of found) problems.push(`axe on ${what}: ${f}`);
+  };
   const ok = (url) => allowed.some((re) => re.test(url ?? ''));
   page.allowFailure = (re) => allowed.push(re);
   page.on('console', (m) => {

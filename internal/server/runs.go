@@ -23,6 +23,7 @@ type runView struct {
 	TenantID    int64            `json:"tenant_id"`
 	ProjectID   int64            `json:"project_id,omitempty"`
 	File        string           `json:"file"`
+	Name        string           `json:"name,omitempty"` // the workflow's name:, on a single run
 	Trigger     string           `json:"trigger"`
 	Branch      string           `json:"branch,omitempty"`
 	Event       string           `json:"event,omitempty"`
@@ -72,7 +73,7 @@ func durationMS(start, end time.Time) *int64 {
 
 func viewRun(r store.Run) runView {
 	v := runView{
-		ID: r.ID, TenantID: r.TenantID, ProjectID: r.ProjectID, File: r.File, Trigger: r.Trigger,
+		ID: r.ID, TenantID: r.TenantID, ProjectID: r.ProjectID, File: r.File, Name: workflowName(r), Trigger: r.Trigger,
 		Branch: r.Vars.Branch, Event: r.Vars.Event, SHA: r.Vars.SHA, Repo: r.Vars.Repo,
 		Status: r.Status, Reason: r.Reason, RequestedAt: r.RequestedAt, Position: r.Position,
 		StartedAt: timePtr(r.StartedAt), FinishedAt: timePtr(r.FinishedAt),
@@ -119,7 +120,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, c call) {
 		event = "api"
 	}
 	run, err := s.cfg.Scheduler.Submit(r.Context(), store.NewRun{
-		TenantID: c.tenant, ProjectID: project, File: name, Source: src, Trigger: "api",
+		TenantID: c.tenant, ProjectID: project, File: name, Source: src, Trigger: triggerOf(r),
 		Vars: workflow.Vars{Branch: q.Get("branch"), SHA: q.Get("sha"), Event: event, Repo: q.Get("repo")},
 	})
 	if err != nil {

@@ -10,11 +10,17 @@ const step = (over: Partial<Step>): Step => ({ name: 'build', status: 'waiting',
 
 describe('StepCard (a DAG node)', () => {
   it.each(['queued', 'running', 'succeeded', 'failed', 'skipped', 'cancelled', 'pending', 'blocked'])('carries the %s status as its colour class', (status) => {
-    const { container } = render(<StepCard step={step({ status })} selected={false} now={0} />);
+    const { container } = render(<StepCard step={step({ status, attempt: 1 })} selected={false} now={0} />);
     const node = container.querySelector('.node')!;
     expect(node.className.split(' ')).toContain(`st-${status}`);
     expect(node.getAttribute('data-status')).toBe(status);
     expect(node.textContent).toContain(status);
+  });
+
+  it('says "not started" for a step the run ended before it began', () => {
+    const { container } = render(<StepCard step={step({ status: 'cancelled', attempt: 0 })} selected={false} now={0} />);
+    expect(container.querySelector('.node-meta')!.textContent).toContain('not started');
+    expect(container.querySelector('.node')!.getAttribute('data-status')).toBe('cancelled');
   });
 
   it('shows a pending step with its place in line', () => {

@@ -2,6 +2,7 @@ import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useStat
 import { api, authHeader, tenantPath } from '../lib/api';
 import { parseAnsi, stripAnsi } from '../lib/ansi';
 import { LogBuffer, type LogLine } from '../lib/logbuf';
+import { RowMap } from '../lib/groups';
 import { follow } from '../lib/sse';
 import { clamp, geometry, lineOffset, toScroll, toVirtual, visible } from '../lib/scrollmap';
 
@@ -20,23 +21,61 @@ interface Props {
   onLine: (n: number) => void;
 }
 
-const Row = memo(function Row({ l, n, top, hit, target, onLine, link }: { l?: LogLine; n: number; top: number; hit: boolean; target: boolean; onLine: (n: number) => void; link: string }) {
-  const spans = l ? parseAnsi(l.text).spans : [];
+interface Head {
+  title: string;
+  open: boolean;
+  hidden: number; // lines the collapsed section hides
+  toggle: (start: number) => void;
+}
+
+const Row = memo(function Row({ l, n, top, hit, target, onLine, link, time, head, end }: {
+  l?: LogLine; n: number; top: number; hit: boolean; target: boolean; onLine: (n: number) => void; link: string;
+  time: boolean; head?: Head; end: boolean;
+}) {
+  const spans = l && !head && !end ? parseAnsi(l.text).spans : [];
+  const stderr = l?.stream === 'stderr';
   return (
-    <div className={`log-row${l?.stream === 'stderr' ? ' stderr' : ''}${hit ? ' hit' : ''}${target ? ' target' : ''}`} style={{ top }} data-n={n}>
+    <div className={`log-row${stderr ? ' stderr' : ''}${hit ? ' hit' : ''}${target ? ' target' : ''}${head ? ' group' : ''}`} style={{ top }} data-n={n}>
       <a className="ln" href={`${link}:L${n}`} onClick={(e) => {
         if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return; // a new tab opens the link
         e.preventDefault();
         onLine(n);
       }}>{n}</a>
+      {time && <span className="ts">{l ? clock(l.time) : ''}</span>}
+      {/* Not by colour alone: the bar is a shape, and screen readers hear it. */}
+      {stderr && <span className="sr-only">stderr: </span>}
       <span className="lt">
-        {l ? spans.map((s, i) => (
+        {head ? (
+          <button className="group-toggle" aria-expanded={head.open} onClick={() => head.toggle(n)}>
+            <span aria-hidden="true">{head.open ? '▾' : '▸'}</span> {head.title || 'Section'}
+            {!head.open && head.hidden > 0 && <span className="muted"> ({head.hidden.toLocaleString()} {head.hidden === 1 ? 'line' : 'lines'})</span>}
+          </button>
+        ) : end ? <span className="muted">end of section</span>
+        : l ? spans.map((s, i) => (
           <span key={i} style={{ color: s.fg, background: s.bg, fontWeight: s.bold ? 700 : undefined, opacity: s.dim ? 0.7 : undefined, fontStyle: s.italic ? 'italic' : undefined, textDecoration: s.underline ? 'underline' : undefined }}>{s.text}</span>
         )) : <span className="muted">…</span>}
       </span>
     </div>
   );
 });
+
+// clock is a line's time of day, local, to the millisecond.
+function clock(iso: string): string {
+  const d = new Date(iso);
+  if (!Number.isFinite(d.getTime())) return '';
+  const p = (x: number, w = 2) => String(x).padStart(w, '0');
+  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+}
+
+const TIMES_KEY = 'runbook_log_times';
+
+function readFlag(key: string): boolean {
+  try { return localStorage.getItem(key) === '1'; } catch { return false; }
+}
+
+function writeFlag(key: string, on: boolean) {
+  try { if (on) localStorage.setItem(key, '1'); else localStorage.removeItem(key); } catch { /* not remembered */ }
+}
 
 // LogViewer loads the attempt's lines by range, then follows the live
 // stream from the last line held; the line number keys every line, so a
@@ -52,6 +91,9 @@ export function LogViewer({ tenant, run, step, attempt, line, onLine }: Props) {
   const [cur, setCur] = useState(0);
   const box = useRef<HTMLDivElement>(null);
   const stick = useRef(true); // follow the tail while the reader is at the bottom
+  const [times, setTimes] = useState(() => readFlag(TIMES_KEY));
+  // Sections start collapsed; these are the ones the reader opened.
+  const [expanded, setExpanded] = useState<Set<number>>(() => new Set());
 
   useEffect(() => {
     let stopped = false;
@@ -110,7 +152,11 @@ export function LogViewer({ tenant, run, step, attempt, line, onLine }: Props) {
   // scrollTop, is the truth; code that moves the view sets v and the
   // scrollTop that stands for it.
   const total = buf.length;
-  const g = geometry(total, ROW, viewH);
+  const secs = buf.sections();
+  const map = useMemo(() => new RowMap(secs, expanded, total), [secs, expanded, total]);
+  const mapRef = useRef(map);
+  mapRef.current = map;
+  const g = geometry(map.count, ROW, viewH);
   const gRef = useRef(g);
   gRef.current = g;
   const vRef = useRef(0);
@@ -123,6 +169,15 @@ export function LogViewer({ tenant, run, step, attempt, line, onLine }: Props) {
     setV(0);
     stick.current = true;
     applied.current = undefined;
+    setExpanded(new Set());
+  }, [buf]);
+
+  // expandFor opens the section that hides line n; it says whether it had to.
+  const expandFor = useCallback((n: number): boolean => {
+    if (mapRef.current.row(n) !== null) return false;
+    const s = buf.sections().find((x) => x.start < n && n <= x.end);
+    if (s) setExpanded((e) => new Set(e).add(s.start));
+    return true;
   }, [buf]);
 
   const syncScroll = useCallback(() => {
@@ -162,15 +217,17 @@ export function LogViewer({ tenant, run, step, attempt, line, onLine }: Props) {
     if (!line) applied.current = undefined;
     if (line && line !== applied.current) {
       if (line > total) return;
+      if (expandFor(line)) return; // once its section is open
       applied.current = line;
-      const top = (line - 1) * ROW;
+      const r = mapRef.current.row(line)!;
+      const top = (r - 1) * ROW;
       const gg = gRef.current;
-      if (top < vRef.current || top + ROW > vRef.current + gg.view) moveTo(lineOffset(gg, line));
+      if (top < vRef.current || top + ROW > vRef.current + gg.view) moveTo(lineOffset(gg, r));
       stick.current = false;
       return;
     }
     if (stick.current) moveTo(gRef.current.maxV);
-  }, [total, line, moveTo]);
+  }, [total, line, moveTo, map, expandFor]);
 
   useEffect(() => {
     const el = box.current;
@@ -234,13 +291,31 @@ export function LogViewer({ tenant, run, step, attempt, line, onLine }: Props) {
     return out;
   }, [query, buf, query ? total : 0]); // eslint-disable-line react-hooks/exhaustive-deps
 
+  const [jumpTo, setJumpTo] = useState<number | null>(null);
   const jump = (i: number) => {
     if (hits.length === 0) return;
     const k = ((i % hits.length) + hits.length) % hits.length;
     setCur(k);
-    moveTo(lineOffset(gRef.current, hits[k]));
+    setJumpTo(hits[k]);
     stick.current = false;
   };
+  // A search hit in a collapsed section opens it first.
+  useLayoutEffect(() => {
+    if (jumpTo === null || expandFor(jumpTo)) return;
+    moveTo(lineOffset(gRef.current, mapRef.current.row(jumpTo)!));
+    stick.current = false;
+    setJumpTo(null);
+  }, [jumpTo, map, expandFor, moveTo]);
+
+  const toggle = useCallback((start: number) => {
+    setExpanded((e) => {
+      const next = new Set(e);
+      if (next.has(start)) next.delete(start);
+      else next.add(start);
+      return next;
+    });
+    stick.current = false;
+  }, []);
 
   const download = async () => {
     const res = await fetch(tenantPath(tenant, `/runs/${run}/steps/${encodeURIComponent(step)}/logs/raw?attempt=${attempt}`), { headers: await authHeader() });
@@ -259,21 +334,29 @@ export function LogViewer({ tenant, run, step, attempt, line, onLine }: Props) {
   const origin = g.scaled ? v : 0;
   const hitSet = new Set(query ? hits : []);
   const link = `#${encodeURIComponent(step)}`; // the deep link's step part, as the run page reads it
+  const heads = new Map(secs.map((x) => [x.start, x]));
+  const endLines = new Set(secs.map((x) => x.end));
   const rows = [];
-  for (let n = first; n <= last; n++) {
-    rows.push(<Row key={n} n={n} top={(n - 1) * ROW - origin} l={buf.get(n)} hit={hitSet.has(n)} target={n === line} onLine={onLine} link={link} />);
+  for (let r = first; r <= last; r++) {
+    const n = map.line(r);
+    const sec = heads.get(n);
+    const l = buf.get(n);
+    const head = sec && { title: sec.title, open: expanded.has(n), hidden: sec.end - sec.start, toggle };
+    const end = !sec && endLines.has(n) && l?.text.trim() === '::endgroup::';
+    rows.push(<Row key={n} n={n} top={(r - 1) * ROW - origin} l={l} hit={hitSet.has(n)} target={n === line} onLine={onLine} link={link} time={times} head={head} end={end} />);
   }
 
   return (
     <div className="logs">
       <div className="log-bar">
         <strong>{step}</strong>
-        <span className="muted">attempt {attempt} · {total.toLocaleString()} lines{buf.missing() ? ` · ${buf.missing()} missing` : ''} · {state}</span>
+        <span className="muted">attempt {attempt} · {total.toLocaleString()} {total === 1 ? "line" : "lines"}{buf.missing() ? ` · ${buf.missing()} missing` : ''} · {state}</span>
         <span className="spacer" />
         <input type="search" aria-label="Search the log" placeholder="Search log" value={query}
           onChange={(e) => { setQuery(e.target.value); setCur(0); }}
           onKeyDown={(e) => { if (e.key === 'Enter') jump(cur + (e.shiftKey ? -1 : 1)); }} />
         {query && <span className="muted small">{hits.length ? `${cur + 1}/${hits.length}` : 'no match'}</span>}
+        <button className="secondary" aria-pressed={times} onClick={() => { setTimes(!times); writeFlag(TIMES_KEY, !times); }}>Timestamps</button>
         <button className="secondary" onClick={download}>Raw</button>
       </div>
       <div className="log-box" ref={box} tabIndex={0} aria-label={`Log of ${step}`} data-scaled={g.scaled || undefined}

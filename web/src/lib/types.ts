@@ -20,6 +20,7 @@ export interface Run {
   tenant_id: number;
   project_id?: number;
   file: string;
+  name?: string; // the workflow's name:, on a single run
   trigger: string;
   branch?: string;
   event?: string;

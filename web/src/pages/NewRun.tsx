@@ -1,4 +1,5 @@
-import { useState, type FormEvent } from 'react';
+import { useRef, useState, type FormEvent } from 'react';
+import { Editor, goToLine } from '../components/Editor';
 import { api, ApiError, tenantPath } from '../lib/api';
 import { navigate } from '../lib/router';
 import type { Problem, Run } from '../lib/types';
@@ -23,6 +24,7 @@ export function NewRunPage({ tenant }: { tenant: number }) {
   const [err, setErr] = useState('');
   const [problems, setProblems] = useState<Problem[]>([]);
   const [busy, setBusy] = useState(false);
+  const editor = useRef<HTMLTextAreaElement>(null);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -31,7 +33,7 @@ export function NewRunPage({ tenant }: { tenant: number }) {
     setProblems([]);
     const form = new FormData();
     form.append('file', new Blob([text], { type: 'application/yaml' }), file || '.runbook.yml');
-    const q = new URLSearchParams({ event: 'manual' });
+    const q = new URLSearchParams({ event: 'manual', trigger: 'ui' });
     if (branch) q.set('branch', branch);
     try {
       const run = await api<Run>(tenantPath(tenant, `/runs?${q}`), { method: 'POST', body: form });
@@ -61,13 +63,13 @@ export function NewRunPage({ tenant }: { tenant: number }) {
         </label>
         <label>File name<input value={file} onChange={(e) => setFile(e.target.value)} /></label>
         <label>Branch (optional)<input value={branch} onChange={(e) => setBranch(e.target.value)} /></label>
-        <label>Workflow
-          <textarea aria-label="Workflow text" spellCheck={false} rows={16} value={text} onChange={(e) => setText(e.target.value)} />
-        </label>
+        <div className="field">Workflow
+          <Editor value={text} onChange={setText} problems={problems} describedBy={err ? 'run-problems' : undefined} editorRef={editor} />
+        </div>
         {err && (
-          <div className="error" role="alert">
+          <div className="error" role="alert" id="run-problems">
             <p>{err}</p>
-            <Problems problems={problems} file={file || '.runbook.yml'} />
+            <Problems problems={problems} file={file || '.runbook.yml'} onLine={(n) => editor.current && goToLine(editor.current, n)} />
           </div>
         )}
         <button disabled={busy}>{busy ? 'Starting…' : 'Start run'}</button>

@@ -10,6 +10,8 @@ import { LogViewer } from '../components/LogViewer';
 import { Status } from '../components/Status';
 import { WaitBanner } from '../components/WaitBanner';
 import { displaySteps } from '../lib/waiting';
+import { exitNote, runTitle, stepLabel } from '../lib/words';
+import { Time } from '../components/Time';
 
 // parseHash reads the deep link "<step>:L42" (or just "<step>").
 export function parseHash(h: string): { step?: string; line?: number } {
@@ -100,6 +102,14 @@ export function RunPage({ tenant, runId, hash }: { tenant: number; runId: number
     return () => window.removeEventListener('keydown', on);
   });
 
+  // The tab names the run and its state: "✗ Run 12 · CI · failed".
+  useEffect(() => {
+    if (!run) return;
+    const before = document.title;
+    document.title = runTitle(run);
+    return () => { document.title = before; };
+  }, [run?.id, run?.status, run?.admission, run?.name, run?.file]); // eslint-disable-line react-hooks/exhaustive-deps
+
   if (err && !run) return <div className="empty"><h2>Run {runId}</h2><p className="error" role="alert">{err}</p><a href={`/t/${tenant}/runs`} onClick={onLinkClick}>All runs</a></div>;
   if (!run) return <p className="muted">Loading run {runId}…</p>;
   const steps = displaySteps(run);
@@ -112,9 +122,16 @@ export function RunPage({ tenant, runId, hash }: { tenant: number; runId: number
       <div className="toolbar">
         <h1>Run {run.id}</h1>
         <Status status={run.admission ?? run.status} place={run.position} />
-        <span className="muted">{run.file} · {run.trigger}{run.branch ? ` · ${run.branch}` : ''}{dur !== undefined ? ` · ${formatDuration(dur)}` : ''}</span>
+        <span className="muted run-meta">
+          <span title={run.name ? `file ${run.file}` : undefined}>{run.name || run.file}</span>
+          {' · '}<span title="what started the run">{run.trigger}</span>
+          {run.branch ? ` · ${run.branch}` : ''}
+          {' · '}<Time at={run.started_at ?? run.requested_at} now={now} />
+          {dur !== undefined ? ` · ${formatDuration(dur)}` : ''}
+        </span>
         <span className="spacer" />
-        <span className="muted small" aria-live="polite">{stream}</span>
+        {/* The live stream is only worth a word when it is down. */}
+        {stream !== 'open' && stream !== 'ended' && stream !== 'connecting' && <span className="muted small" role="status">Live updates: {stream}</span>}
         {live && <button className="danger" onClick={() => act('cancel')}>Cancel</button>}
         {ended && <button className="secondary" onClick={() => act('rerun')}>Re-run</button>}
         {ended && run.status !== 'succeeded' && <button className="secondary" onClick={() => act('rerun-failed')}>Re-run failed</button>}
@@ -126,14 +143,14 @@ export function RunPage({ tenant, runId, hash }: { tenant: number; runId: number
         <div className="step-detail">
           <div className="toolbar">
             <h2>{sel.name}</h2>
-            <Status status={sel.status} place={sel.place_in_line} />
-            {sel.exit_code !== undefined && <span className="muted">exit {sel.exit_code}</span>}
-            {sel.reason && <span className={sel.status === 'failed' ? 'error' : 'muted'}>{sel.reason}</span>}
+            <Status status={sel.status} place={sel.place_in_line} label={stepLabel(sel)} />
+            {exitNote(sel).exit && <span className="muted">{exitNote(sel).exit}</span>}
+            {exitNote(sel).reason && <span className={sel.status === 'failed' ? 'error' : 'muted'}>{exitNote(sel).reason}</span>}
             {sel.status === 'queued' && sel.waiting_reason && <span className="error" role="status">Waiting: {sel.waiting_reason}</span>}
           </div>
           {sel.attempt > 0
             ? <LogViewer tenant={tenant} run={run.id} step={sel.name} attempt={sel.attempt} line={line} onLine={(n) => select(sel.name, n)} />
-            : <p className="muted">This step has not started; its log appears when it does.</p>}
+            : <p className="muted">{stepLabel(sel) === 'not started' ? 'This step never started: the run ended before it could.' : 'This step has not started; its log appears when it does.'}</p>}
         </div>
       )}
       {!sel && <p className="muted small">Click a step (or press j/k) to see its log.</p>}

@@ -6,6 +6,7 @@ import { formatDuration } from '../lib/dag';
 import { navigate, onLinkClick } from '../lib/router';
 import type { Run } from '../lib/types';
 import { Status } from '../components/Status';
+import { Time } from '../components/Time';
 import { BlockedRunsBanner } from '../components/WaitBanner';
 
 const statuses = ['', 'queued', 'running', 'succeeded', 'failed', 'cancelled'];
@@ -148,12 +149,12 @@ export function RunsPage({ tenant, query }: { tenant: number; query: URLSearchPa
               <tr key={r.id} tabIndex={0} onClick={() => navigate(`/t/${tenant}/runs/${r.id}`)} onKeyDown={(e) => e.key === 'Enter' && navigate(`/t/${tenant}/runs/${r.id}`)}>
                 <td><a href={`/t/${tenant}/runs/${r.id}`} onClick={onLinkClick}>{r.id}</a></td>
                 <td><Status status={r.admission ?? r.status} /></td>
-                <td className="ellipsis">{r.file}</td>
+                <td className="ellipsis" title={r.file}>{r.name || r.file}</td>
                 <td className="ellipsis">{r.branch || '—'}</td>
                 <td className="hide-sm mono">{r.sha ? r.sha.slice(0, 8) : '—'}</td>
                 <td className="hide-sm">{r.trigger}</td>
                 <td>{formatDuration(runDuration(r, now)) || '—'}</td>
-                <td className="hide-sm muted">{new Date(r.requested_at).toLocaleString()}</td>
+                <td className="hide-sm muted"><Time at={r.requested_at} now={now} /></td>
               </tr>
             ))}
           </tbody>
