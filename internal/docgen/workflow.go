@@ -143,7 +143,7 @@ func (w *schemaWalker) describe(p yaml.MapSlice) (string, []string) {
 	add("maxItems", "at most %v")
 	add("minimum", "from %v")
 	add("maximum", "to %v")
-	add("minLength", "at least %v characters")
+	add("minLength", "at least %v character(s)")
 	add("maxLength", "at most %v characters")
 	if sget(p, "uniqueItems") == true {
 		rules = append(rules, "no duplicates")
@@ -240,7 +240,7 @@ func Workflow(schema []byte) ([]byte, error) {
 		p("%s\n\n", k.Description)
 		p("Type: %s.", k.Type)
 		if len(k.Rules) > 0 {
-			p(" %s.", strings.Join(k.Rules, "; "))
+			p(" Rules: %s.", strings.Join(k.Rules, "; "))
 		}
 		p("\n\n```yaml\n%s```\n\n", ex)
 	}
