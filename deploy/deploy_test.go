@@ -92,32 +92,40 @@ func apply(ctx context.Context) error {
 	if err := yaml.Unmarshal(raw, &kust); err != nil {
 		return fmt.Errorf("kustomization.yaml: %w", err)
 	}
-	disco, err := discovery.NewDiscoveryClientForConfig(cluster.Config)
-	if err != nil {
-		return err
-	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco))
 	for _, file := range kust.Resources {
 		objs, err := decode(file)
 		if err != nil {
 			return err
 		}
-		for _, obj := range objs {
-			gvk := obj.GroupVersionKind()
-			m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-			if err != nil {
-				return fmt.Errorf("%s: %s %s: %w", file, gvk.Kind, obj.GetName(), err)
-			}
-			res := cluster.Dynamic.Resource(m.Resource)
-			var ri interface {
-				Create(context.Context, *unstructured.Unstructured, metav1.CreateOptions, ...string) (*unstructured.Unstructured, error)
-			} = res
-			if ns := obj.GetNamespace(); ns != "" {
-				ri = res.Namespace(ns)
-			}
-			if _, err := ri.Create(ctx, obj, metav1.CreateOptions{FieldValidation: "Strict"}); err != nil {
-				return fmt.Errorf("%s: creating %s %s: %w", file, gvk.Kind, obj.GetName(), err)
-			}
+		if err := createAll(ctx, file, objs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createAll creates objs (read from source) with strict field validation.
+func createAll(ctx context.Context, source string, objs []*unstructured.Unstructured) error {
+	disco, err := discovery.NewDiscoveryClientForConfig(cluster.Config)
+	if err != nil {
+		return err
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco))
+	for _, obj := range objs {
+		gvk := obj.GroupVersionKind()
+		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			return fmt.Errorf("%s: %s %s: %w", source, gvk.Kind, obj.GetName(), err)
+		}
+		res := cluster.Dynamic.Resource(m.Resource)
+		var ri interface {
+			Create(context.Context, *unstructured.Unstructured, metav1.CreateOptions, ...string) (*unstructured.Unstructured, error)
+		} = res
+		if ns := obj.GetNamespace(); ns != "" {
+			ri = res.Namespace(ns)
+		}
+		if _, err := ri.Create(ctx, obj, metav1.CreateOptions{FieldValidation: "Strict"}); err != nil {
+			return fmt.Errorf("%s: creating %s %s: %w", source, gvk.Kind, obj.GetName(), err)
 		}
 	}
 	return nil
@@ -129,6 +137,11 @@ func decode(file string) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeYAML(file, raw)
+}
+
+// decodeYAML reads the objects of multi-document YAML (file names it).
+func decodeYAML(file string, raw []byte) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
 	for {

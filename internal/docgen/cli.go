@@ -8,6 +8,7 @@ package docgen
 import (
 	"bytes"
 	"fmt"
+	"html"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -147,7 +148,30 @@ func text(s string) string {
 	return strings.Join(paras, "\n\n")
 }
 
-// cell makes text safe inside a Markdown table cell.
+// cell makes text safe inside a Markdown table cell. Python-Markdown keeps
+// a \| inside a code span as it is, so code spans holding a pipe become
+// <code> elements with the pipe as an entity.
 func cell(s string) string {
-	return strings.ReplaceAll(strings.Join(strings.Fields(s), " "), "|", `\|`)
+	s = strings.Join(strings.Fields(s), " ")
+	parts := strings.Split(s, "`")
+	if len(parts)%2 == 0 { // an unpaired backtick: no code spans
+		return strings.ReplaceAll(s, "|", `\|`)
+	}
+	for i := range parts {
+		switch {
+		case i%2 == 0:
+			parts[i] = strings.ReplaceAll(parts[i], "|", `\|`)
+		case strings.Contains(parts[i], "|"):
+			parts[i] = "<code>" + htmlCode(parts[i]) + "</code>"
+		default:
+			parts[i] = "`" + parts[i] + "`"
+		}
+	}
+	return strings.Join(parts, "")
+}
+
+// htmlCode escapes text for a <code> element inside Markdown: HTML, and the
+// pipes and backslashes Markdown would read.
+func htmlCode(s string) string {
+	return strings.NewReplacer("|", "&#124;", `\`, "&#92;").Replace(html.EscapeString(s))
 }

@@ -214,7 +214,10 @@ func TroubleshootingPage(root string) ([]byte, error) {
 
 // code puts text in a code span that survives backticks and table pipes.
 func code(s string) string {
-	s = strings.ReplaceAll(strings.Join(strings.Fields(s), " "), "|", `\|`)
+	s = strings.Join(strings.Fields(s), " ")
+	if strings.Contains(s, "|") {
+		return "<code>" + htmlCode(s) + "</code>"
+	}
 	if strings.Contains(s, "`") {
 		return "`` " + s + " ``"
 	}

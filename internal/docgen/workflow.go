@@ -143,7 +143,7 @@ func (w *schemaWalker) describe(p yaml.MapSlice) (string, []string) {
 	add("maxItems", "at most %v")
 	add("minimum", "from %v")
 	add("maximum", "to %v")
-	add("minLength", "at least %v characters")
+	add("minLength", "at least %v character(s)")
 	add("maxLength", "at most %v characters")
 	if sget(p, "uniqueItems") == true {
 		rules = append(rules, "no duplicates")
@@ -240,10 +240,11 @@ func Workflow(schema []byte) ([]byte, error) {
 		p("%s\n\n", k.Description)
 		p("Type: %s.", k.Type)
 		if len(k.Rules) > 0 {
-			p(" %s.", strings.Join(k.Rules, "; "))
+			p(" Rules: %s.", strings.Join(k.Rules, "; "))
 		}
 		p("\n\n```yaml\n%s```\n\n", ex)
 	}
+	p("%s", stepEnvironment)
 	return b.Bytes(), nil
 }
 
@@ -263,3 +264,23 @@ func slookup(m yaml.MapSlice, key string) (any, bool) {
 func sget(m yaml.MapSlice, key string) any { v, _ := slookup(m, key); return v }
 
 func slist(v any) []any { l, _ := v.([]any); return l }
+
+// stepEnvironment is what the executors give every step (see
+// internal/executor/local and the scheduler's StepEnv).
+const stepEnvironment = `## What a step gets
+
+Each step runs as ` + "`bash --noprofile --norc -e -o pipefail -c COMMAND`" + ` (` + "`sh -e`" + ` where bash is missing, said in the step's log) in the run's workspace, in a process group of its own, with a clean environment:
+
+| variable | value |
+|---|---|
+| ` + "`PATH`, `HOME`" + `, the locale | the runner's |
+| the workflow's ` + "`global.env`" + ` and the step's ` + "`env`" + ` | as written; the step's win |
+| ` + "`CI`, `RUNBOOK`" + ` | ` + "`true`" + ` |
+| ` + "`RUNBOOK_RUN_ID`, `RUNBOOK_STEP`, `RUNBOOK_ATTEMPT`" + ` | the run, the step's name, the attempt from 1 |
+| ` + "`RUNBOOK_WORKSPACE`" + ` | the absolute path of the workspace |
+| ` + "`RUNBOOK_REPO_URL`, `RUNBOOK_REPO_SHA`, `RUNBOOK_REPO_REF`, `RUNBOOK_REPO_TOKEN`" + ` | runs from a forge only: what ` + "`repo_cloner`" + ` needs to check the commit out |
+
+Values of variables whose name contains ` + "`TOKEN`, `SECRET`, `PASSWORD`, `PASSWD` or `KEY`" + ` are masked as ` + "`***`" + ` in the step's log.
+
+The ` + "`if`" + ` expression sees ` + "`branch`, `event`, `sha`, `repo`" + ` (from the forge, or ` + "`runbook run --var`" + `), ` + "`env.NAME`" + `, and ` + "`steps.NAME.status`" + ` of the steps it depends on.
+`

@@ -78,3 +78,18 @@ func TestWorkflowKeyWithoutExample(t *testing.T) {
 		t.Fatalf("err = %v, want one naming b", err)
 	}
 }
+
+func TestCell(t *testing.T) {
+	for in, want := range map[string]string{
+		"a | b":               `a \| b`,
+		"matches `x|y` only":  "matches <code>x&#124;y</code> only",
+		"keeps `code` as is":  "keeps `code` as is",
+		"one ` backtick | ok": "one ` backtick \\| ok",
+		"`<a|b>`":             "<code>&lt;a&#124;b&gt;</code>",
+		"`\\.x|y`":            "<code>&#92;.x&#124;y</code>",
+	} {
+		if got := cell(in); got != want {
+			t.Errorf("cell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
