@@ -200,10 +200,10 @@ func get(t *testing.T, s store.Store, tenant, run int64) store.Run {
 
 func headOf(t *testing.T, s store.Store, tenant int64) int64 {
 	u, err := s.Usage(context.Background(), tenant)
-	if err != nil || len(u.Line) == 0 {
-		t.Fatalf("reading the line: %+v, %v", u, err)
+	if err != nil || len(u.Queue) == 0 {
+		t.Fatalf("reading the queue: %+v, %v", u, err)
 	}
-	return u.Line[0]
+	return u.Queue[0]
 }
 
 // check asserts the tenant's standing: the limit holds and no run is lost.
