@@ -201,4 +201,3 @@ func TestLinesAreNumberedInReadOrder(t *testing.T) {
 		t.Fatalf("lines %v, want %v", s.lines, want)
 	}
 }
-
