@@ -141,26 +141,39 @@ func Tokens(src []byte, lim Limits) (token.Tokens, error) {
 	return tokens, nil
 }
 
-// rawBound counts the bytes where a token may start: an indicator, or a
-// non-blank byte after a blank or an indicator. Every goccy token starts at
-// one, so the count bounds the lexer's work without modelling YAML.
+// rawBound refuses src when more than max tokens could start in it.
 func rawBound(src []byte, max int) error {
-	n := 0
+	if n, at := rawCount(src, max); n > max {
+		line, col := lineCol(src, at)
+		return &Error{Line: line, Col: col, Msg: fmt.Sprintf(
+			"the document is too dense to read safely (more than %d YAML tokens are possible by here, counting words and symbols): move long scripts into files and call them, or split the document", max)}
+	}
+	return nil
+}
+
+// rawCount counts the bytes where a token may start, up to max+1: an
+// indicator, or a non-blank byte after a blank or an indicator. Every goccy
+// token starts at one, except the content token the lexer adds after a
+// block scalar header (| or >) with no content, so those count twice, and
+// the one invalid token it stops at. The count (FuzzGuard checks it) bounds
+// the lexer's work without modelling YAML. at is where it passed max.
+func rawCount(src []byte, max int) (n, at int) {
 	prevStarts := true // start of input acts as a blank
 	for i, c := range src {
 		blank := c == ' ' || c == '\t' || c == '\n' || c == '\r'
 		ind := isIndicator(c)
 		if !blank && (prevStarts || ind) {
 			n++
+			if c == '|' || c == '>' {
+				n++
+			}
 			if n > max {
-				line, col := lineCol(src, i)
-				return &Error{Line: line, Col: col, Msg: fmt.Sprintf(
-					"the document is too dense to read safely (more than %d YAML tokens are possible by here, counting words and symbols): move long scripts into files and call them, or split the document", max)}
+				return n, i
 			}
 		}
 		prevStarts = blank || ind
 	}
-	return nil
+	return n, len(src)
 }
 
 func isIndicator(c byte) bool {

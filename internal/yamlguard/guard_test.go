@@ -70,6 +70,9 @@ var hostile = []struct {
 		return b.String() + strings.Repeat(" ", 10) + "x: [" + strings.Repeat("1, ", 20_000) + "]\n"
 	}(), "key paths"},
 	{"many comments", fill("steps: 1\n", "#\n", "", upload), "YAML tokens"},
+	// A block scalar header with no content makes two tokens from one byte.
+	{"empty block scalars", "s:\n" + strings.Repeat("- |\n", Default.MaxTokens*rawTokenFactor/3-2), "YAML tokens"},
+	{"bare block scalars", strings.Repeat("|\n", Default.MaxTokens*rawTokenFactor/2-2), "YAML tokens"},
 }
 
 // refusals: each hostile document gets a located error.
