@@ -24,9 +24,15 @@ var rules = []rule{
 	{
 		pkg: in("internal/engine", "internal/workflow"),
 		banned: func(dep string) bool {
-			return !in("internal/engine", "internal/workflow")(dep)
+			return !in("internal/engine", "internal/workflow", "internal/yamlguard")(dep)
 		},
-		why: "the engine and the workflow model are pure: they import nothing of ours but each other",
+		why: "the engine and the workflow model are pure: they import nothing of ours but each other and the YAML guard (ADR 0018)",
+	},
+	{
+		// The one exception above stays pure only while it is a leaf.
+		pkg:    in("internal/yamlguard"),
+		banned: func(string) bool { return true },
+		why:    "the YAML guard is a leaf: the workflow model may use it only while it imports nothing of ours",
 	},
 	{
 		pkg:    in("internal/failure"),
