@@ -297,6 +297,18 @@ func TestServerWithoutBubblewrap(t *testing.T) {
 			t.Errorf("exit %d, stderr %q; want 2, saying why and how to install bubblewrap", r.code, r.stderr)
 		}
 	})
+	t.Run("a worker refuses", func(t *testing.T) {
+		r := runbook(t, "worker", "--data-dir", t.TempDir(), "--bwrap", missing, "--database-url", testdb.New(t))
+		if r.code != 2 || !strings.Contains(r.stderr, "apt-get install bubblewrap") || !strings.Contains(r.stderr, "--unsafe-no-sandbox") {
+			t.Errorf("exit %d, stderr %q; want 2, saying how to install bubblewrap", r.code, r.stderr)
+		}
+	})
+	t.Run("a sandbox that does not work stops the start", func(t *testing.T) {
+		r := runbook(t, "server", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--bwrap", "/bin/false")
+		if r.code != 2 || !strings.Contains(r.stderr, "the step sandbox does not work on this host") {
+			t.Errorf("exit %d, stderr %q; want 2, saying the sandbox does not work", r.code, r.stderr)
+		}
+	})
 	t.Run("embedded default serves its first user only", func(t *testing.T) {
 		srv := startServer(t, t.TempDir(), sandboxed, "--bwrap", missing)
 		if n := strings.Count(srv.logs.String(), "bubblewrap is not installed"); n != 1 {

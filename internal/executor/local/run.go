@@ -127,8 +127,9 @@ func (e *Executor) prepare(spec executor.Spec) (ws string, env []string, err err
 }
 
 // command builds the process that runs the step's shell: the shell itself,
-// or the shell under an init in its own PID namespace (unshare, as root), or
-// under the sandbox. stage, when set, runs on the forking thread first.
+// or an init in the step's own PID namespace that runs the command in a
+// subshell (initScript), through unshare (as root) or in the sandbox. stage,
+// when set, runs on the forking thread first.
 func (e *Executor) command(spec executor.Spec, ws string) (cmd *exec.Cmd, stage func() error, err error) {
 	var shell []string
 	if e.bash == "" {
@@ -152,7 +153,7 @@ func (e *Executor) command(spec executor.Spec, ws string) (cmd *exec.Cmd, stage 
 			}
 			stage = func() error { return e.plan.stageMounts(ws) }
 		}
-		argv := e.plan.argv(e.bash, ws, net, shell)
+		argv := e.plan.argv(e.bash, ws, net, spec.Command)
 		cmd = exec.Command(argv[0], argv[1:]...)
 		cmd.Dir = "/" // bwrap changes into the workspace itself, inside
 		cmd.SysProcAttr = e.plan.sysProcAttr()
@@ -162,8 +163,8 @@ func (e *Executor) command(spec executor.Spec, ws string) (cmd *exec.Cmd, stage 
 		if !net {
 			argv = append(argv, "--net")
 		}
-		argv = append(argv, "--", e.bash, "--noprofile", "--norc", "-c", fmt.Sprintf(initScript, ""), "runbook-init")
-		cmd = exec.Command(e.unshare, append(argv, shell...)...)
+		argv = append(argv, "--", e.bash, "--noprofile", "--norc", "-c", fmt.Sprintf(initScript, ""), "runbook-init", spec.Command)
+		cmd = exec.Command(e.unshare, argv...)
 	default:
 		if !net {
 			return nil, nil, errors.New("network: none needs the sandbox (runbook run --sandbox) or a runner running as root")

@@ -178,10 +178,16 @@ func underAny(path string, dirs []string) bool {
 }
 
 // initScript is PID 1 of a step's PID namespace: it applies the rlimits,
-// runs the step's shell, passes SIGTERM on to every process of the step,
-// and exits with the shell's status. Its exit ends the namespace: the
-// kernel SIGKILLs whatever is left (setsid, nohup and double forks
-// included). Being bash, it also reaps orphans, as an init must.
+// runs the step's command ($1) in a subshell, passes SIGTERM on to every
+// process of the step, and exits with the subshell's status. Its exit ends
+// the namespace: the kernel SIGKILLs whatever is left (setsid, nohup and
+// double forks included). Being bash, it also reaps orphans, as an init
+// must.
+//
+// The step is a forked subshell, not a second bash exec: that saves an exec
+// per step. It runs as `bash -e -o pipefail -c COMMAND` would: the subshell
+// drops the init's TERM trap, and `set --` empties the positional
+// parameters; only $0 ("runbook-init") and $$ (the init's pid) differ.
 //
 // The init gets SIGKILL when the process that forked it dies (unshare
 // --kill-child, bwrap --die-with-parent), but that is set up in the child
@@ -189,11 +195,11 @@ func underAny(path string, dirs []string) bool {
 // running. Fd 3 is the read end of a pipe whose write end only the runner
 // holds, so EOF on it means the runner is gone: the init checks it first,
 // and closes it for the step. A trap interrupts `wait` with 128+n; the last
-// `wait` returns the shell's own status, which bash keeps once reaped.
+// `wait` returns the step's own status, which bash keeps once reaped.
 const initScript = `read -t 0 -u 3 && exit 125
 exec 3<&-
 trap 'kill -TERM -1 2>/dev/null' TERM
-%s"$@" & p=$!
+%s(set -e -o pipefail; eval "set --; $1") & p=$!
 while ! wait "$p" && kill -0 "$p" 2>/dev/null; do :; done
 wait "$p"`
 
@@ -205,22 +211,22 @@ func (l Limits) limitsLine() string {
 
 // argv is the command line of a sandboxed attempt. net says whether the
 // step keeps the host's network.
-func (p *sandboxPlan) argv(bash, ws string, net bool, step []string) []string {
+func (p *sandboxPlan) argv(bash, ws string, net bool, command string) []string {
 	src, bin := ws, p.binary
 	if p.stage != "" {
 		src, bin = filepath.Join(p.stage, "ws"), filepath.Join(p.stage, "runbook")
 	}
 	// The root is bwrap's tmpfs, writable until remounted: that comes
 	// last, once the directories and mount points above are made.
-	a := make([]string, 0, len(p.fixed)+16+len(step))
+	a := make([]string, 0, len(p.fixed)+20)
 	a = append(a, p.bwrap)
 	a = append(a, p.fixed...)
 	if !net {
 		a = append(a, "--unshare-net")
 	}
 	a = append(a, "--ro-bind", bin, sandboxBinary, "--bind", src, ws, "--remount-ro", "/", "--chdir", ws, "--",
-		bash, "--noprofile", "--norc", "-c", fmt.Sprintf(initScript, p.limits.limitsLine()), "runbook-init")
-	return append(a, step...)
+		bash, "--noprofile", "--norc", "-c", fmt.Sprintf(initScript, p.limits.limitsLine()), "runbook-init", command)
+	return a
 }
 
 // sysProcAttr is how the executor starts bwrap: as nobody when it is root
