@@ -205,16 +205,21 @@ func (e *Executor) supervise(ctx context.Context, timeout time.Duration, pgid in
 	return cancelled, timedOut
 }
 
-// terminate asks a step to stop. Bubblewrap does not pass SIGTERM on, so a
-// sandboxed step's init gets it directly; it sends it to every process in
-// the sandbox. Elsewhere the group gets it, and the PID namespace's init,
-// if any, also sends it to whatever left the group.
+// terminate asks a step to stop. Where an init runs the step (sandbox or
+// unshare) only the init gets SIGTERM, and it sends it to every process of
+// the namespace: signalling the group too would run the step's traps twice,
+// and bwrap does not pass SIGTERM on. Otherwise the group gets it.
 func (e *Executor) terminate(pgid int) {
-	if e.plan != nil {
-		if pid := nsInit(pgid); pid > 0 {
-			_ = syscall.Kill(pid, syscall.SIGTERM)
-			return
-		}
+	init := 0
+	switch {
+	case e.plan != nil:
+		init = nsInit(pgid)
+	case e.unshare != "" && e.bash != "":
+		init = onlyChild(pgid)
+	}
+	if init > 0 {
+		_ = syscall.Kill(init, syscall.SIGTERM)
+		return
 	}
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 }
