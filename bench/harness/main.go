@@ -64,7 +64,8 @@ func cases(tmp string) []benchCase {
 
 type sample struct {
 	wall time.Duration
-	rss  int64 // KiB
+	cpu  time.Duration // user + system, the process's and its reaped children's
+	rss  int64         // KiB
 }
 
 func measure(name string, args ...string) (sample, error) {
@@ -83,7 +84,7 @@ func measure(name string, args ...string) (sample, error) {
 	}
 	wall := time.Since(start)
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return sample{wall: wall, rss: ru.Maxrss}, nil
+	return sample{wall: wall, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), rss: ru.Maxrss}, nil
 }
 
 func median(xs []time.Duration) time.Duration {

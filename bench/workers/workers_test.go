@@ -264,7 +264,10 @@ func (r *rig) startWorkers(k int) {
 		}
 		w.cmd = exec.Command(r.bin, "worker", "--database-url", r.workerURL, "--data-dir", filepath.Join(dir, "data"),
 			"--executor", "local", "--id", w.id, "--max-steps", strconv.Itoa(*maxSteps),
-			"--lease", lease.String(), "--safety-poll", "5s", "--log-level", "warn")
+			"--lease", lease.String(), "--safety-poll", "5s", "--log-level", "warn",
+			// This bench measures claiming and dispatch; bench/run's case e
+			// measures what the step sandbox adds.
+			"--unsafe-no-sandbox")
 		w.cmd.Stdout, w.cmd.Stderr = f, f
 		// A bench that dies takes its workers with it.
 		w.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

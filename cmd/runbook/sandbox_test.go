@@ -204,7 +204,10 @@ steps:
       echo checked
   - name: kill-everything
     continue_on_error: true
-    command: kill -KILL -1; sleep 1; echo survived
+    command: |
+      # kill -1 as root on the host would end every process of the machine.
+      [ "$$" -le 2 ] || { echo "LEAK not in a PID namespace of its own"; exit 1; }
+      kill -KILL -1; sleep 1; echo survived
   - name: leave-behind
     continue_on_error: true
     command: |
@@ -295,6 +298,18 @@ func TestServerWithoutBubblewrap(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, "refusing to start") || !strings.Contains(r.stderr, "apt-get install bubblewrap") ||
 			!strings.Contains(r.stderr, "--unsafe-no-sandbox") {
 			t.Errorf("exit %d, stderr %q; want 2, saying why and how to install bubblewrap", r.code, r.stderr)
+		}
+	})
+	t.Run("a worker refuses", func(t *testing.T) {
+		r := runbook(t, "worker", "--data-dir", t.TempDir(), "--bwrap", missing, "--database-url", testdb.New(t))
+		if r.code != 2 || !strings.Contains(r.stderr, "apt-get install bubblewrap") || !strings.Contains(r.stderr, "--unsafe-no-sandbox") {
+			t.Errorf("exit %d, stderr %q; want 2, saying how to install bubblewrap", r.code, r.stderr)
+		}
+	})
+	t.Run("a sandbox that does not work stops the start", func(t *testing.T) {
+		r := runbook(t, "server", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--bwrap", "/bin/false")
+		if r.code != 2 || !strings.Contains(r.stderr, "the step sandbox does not work on this host") {
+			t.Errorf("exit %d, stderr %q; want 2, saying the sandbox does not work", r.code, r.stderr)
 		}
 	})
 	t.Run("embedded default serves its first user only", func(t *testing.T) {

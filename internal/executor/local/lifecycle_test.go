@@ -70,7 +70,7 @@ func TestCancelIgnoringTermIsKilledAfterGrace(t *testing.T) {
 func TestTimeout(t *testing.T) {
 	e := newExec(t, Options{GracePeriod: time.Minute})
 	spec := newSpec(t, `echo ready; sleep 100`)
-	spec.Timeout = 50 * time.Millisecond
+	spec.Timeout = time.Second // long enough for a sandboxed start on a loaded machine
 	res, s := run(t, e, spec)
 	checkResult(t, res, -1, false, true)
 	if got := s.texts(logline.Stdout); !slices.Equal(got, []string{"ready"}) {

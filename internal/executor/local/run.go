@@ -127,8 +127,9 @@ func (e *Executor) prepare(spec executor.Spec) (ws string, env []string, err err
 }
 
 // command builds the process that runs the step's shell: the shell itself,
-// or the shell under an init in its own PID namespace (unshare, as root), or
-// under the sandbox. stage, when set, runs on the forking thread first.
+// or an init in the step's own PID namespace that runs the command in a
+// subshell (initScript), through unshare (as root) or in the sandbox. stage,
+// when set, runs on the forking thread first.
 func (e *Executor) command(spec executor.Spec, ws string) (cmd *exec.Cmd, stage func() error, err error) {
 	var shell []string
 	if e.bash == "" {
@@ -152,7 +153,7 @@ func (e *Executor) command(spec executor.Spec, ws string) (cmd *exec.Cmd, stage 
 			}
 			stage = func() error { return e.plan.stageMounts(ws) }
 		}
-		argv := e.plan.argv(e.bash, ws, net, shell)
+		argv := e.plan.argv(e.bash, ws, net, spec.Command)
 		cmd = exec.Command(argv[0], argv[1:]...)
 		cmd.Dir = "/" // bwrap changes into the workspace itself, inside
 		cmd.SysProcAttr = e.plan.sysProcAttr()
@@ -162,8 +163,8 @@ func (e *Executor) command(spec executor.Spec, ws string) (cmd *exec.Cmd, stage 
 		if !net {
 			argv = append(argv, "--net")
 		}
-		argv = append(argv, "--", e.bash, "--noprofile", "--norc", "-c", fmt.Sprintf(initScript, ""), "runbook-init")
-		cmd = exec.Command(e.unshare, append(argv, shell...)...)
+		argv = append(argv, "--", e.bash, "--noprofile", "--norc", "-c", fmt.Sprintf(initScript, ""), "runbook-init", spec.Command)
+		cmd = exec.Command(e.unshare, argv...)
 	default:
 		if !net {
 			return nil, nil, errors.New("network: none needs the sandbox (runbook run --sandbox) or a runner running as root")
@@ -204,16 +205,21 @@ func (e *Executor) supervise(ctx context.Context, timeout time.Duration, pgid in
 	return cancelled, timedOut
 }
 
-// terminate asks a step to stop. Bubblewrap does not pass SIGTERM on, so a
-// sandboxed step's init gets it directly; it sends it to every process in
-// the sandbox. Elsewhere the group gets it, and the PID namespace's init,
-// if any, also sends it to whatever left the group.
+// terminate asks a step to stop. Where an init runs the step (sandbox or
+// unshare) only the init gets SIGTERM, and it sends it to every process of
+// the namespace: signalling the group too would run the step's traps twice,
+// and bwrap does not pass SIGTERM on. Otherwise the group gets it.
 func (e *Executor) terminate(pgid int) {
-	if e.plan != nil {
-		if pid := nsInit(pgid); pid > 0 {
-			_ = syscall.Kill(pid, syscall.SIGTERM)
-			return
-		}
+	init := 0
+	switch {
+	case e.plan != nil:
+		init = nsInit(pgid)
+	case e.unshare != "" && e.bash != "":
+		init = onlyChild(pgid)
+	}
+	if init > 0 {
+		_ = syscall.Kill(init, syscall.SIGTERM)
+		return
 	}
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 }

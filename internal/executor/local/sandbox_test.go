@@ -48,11 +48,12 @@ func TestNothingOutlivesItsAttempt(t *testing.T) {
 
 func TestSandboxIdentityAndNamespaces(t *testing.T) {
 	e := sandboxExec(t, Sandbox{})
-	res, s := run(t, e, newSpec(t, `id -u; id -g; echo $$; hostname; ls /proc | grep -c '^[0-9]'; echo $HOME $TMPDIR; command -v repo_cloner`))
+	res, s := run(t, e, newSpec(t, `id -u; id -g; echo $BASHPID; hostname; ls /proc | grep -c '^[0-9]'; echo $HOME $TMPDIR; command -v repo_cloner`))
 	checkResult(t, res, 0, false, false)
-	// PID 1 is the init, 2 the step's shell; /proc shows the namespace's
-	// own processes only (init, shell, ls, grep).
-	want := []string{"65534", "65534", "2", "runbook", "4", "/tmp /tmp", sandboxBinDir + "/repo_cloner"}
+	// PID 1 is bwrap's reaper, 2 the init, 3 the step's shell (a subshell
+	// of the init, so $$ is 2); /proc shows the namespace's own processes
+	// only (those three, ls, grep).
+	want := []string{"65534", "65534", "3", "runbook", "5", "/tmp /tmp", sandboxBinDir + "/repo_cloner"}
 	if got := s.texts(logline.Stdout); !slices.Equal(got, want) {
 		t.Errorf("stdout = %q, want %q (stderr %q)", got, want, s.texts(logline.Stderr))
 	}
@@ -161,7 +162,7 @@ func TestInitWithoutRunnerRunsNothing(t *testing.T) {
 	}
 	defer lr.Close()
 	marker := filepath.Join(t.TempDir(), "ran")
-	cmd := exec.Command("bash", "-c", fmt.Sprintf(initScript, ""), "runbook-init", "touch", marker)
+	cmd := exec.Command("bash", "-c", fmt.Sprintf(initScript, ""), "runbook-init", "touch "+marker)
 	cmd.ExtraFiles = []*os.File{lr}
 	lw.Close() // the runner is gone
 	err = cmd.Run()
@@ -174,7 +175,7 @@ func TestInitWithoutRunnerRunsNothing(t *testing.T) {
 	// With the runner alive it runs the step.
 	lr2, lw2, _ := os.Pipe()
 	defer lw2.Close()
-	cmd = exec.Command("bash", "-c", fmt.Sprintf(initScript, ""), "runbook-init", "touch", marker)
+	cmd = exec.Command("bash", "-c", fmt.Sprintf(initScript, ""), "runbook-init", "touch "+marker)
 	cmd.ExtraFiles = []*os.File{lr2}
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
