@@ -138,18 +138,24 @@ await test('signup', async (page, shot) => {
   await page.getByRole('heading', { name: 'Sign in to Runbook' }).waitFor();
 });
 
+// inNewTab opens link in a new tab of page's browser and waits for line n
+// to be shown marked, with nothing going wrong on the way.
+async function inNewTab(page, link, n) {
+  const tab = await page.context().newPage();
+  const w = guard(tab);
+  await tab.goto(link);
+  await tab.locator(`.log-row.target[data-n="${n}"]`).waitFor(T);
+  w.check();
+  await tab.close();
+}
+
 await test('deep-link-sign-in', async (page, shot) => {
   const u = await signUp(page);
   await startRun(page, "steps:\n  - { name: talk, command: 'seq 1 50' }\n");
   await node(page, 'talk').and(page.locator('[data-status="succeeded"]')).waitFor(T);
   const link = page.url().replace(/#.*/, '') + '#talk:L40';
   // A new tab of the same browser shares the session: no sign-in.
-  const tab = await page.context().newPage();
-  const tabWatch = guard(tab);
-  await tab.goto(link);
-  await tab.locator('.log-row.target[data-n="40"]').waitFor(T);
-  tabWatch.check();
-  await tab.close();
+  await inNewTab(page, link, 40);
   // Another browser asks for a sign-in, then shows the page it was asked for.
   const other = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: base });
   try {
@@ -179,12 +185,7 @@ await test('line-number-link', async (page, shot) => {
   // The number's own link is the deep link (what "Copy link address" copies).
   const href = await ln.evaluate((a) => a.href);
   assert.equal(href, page.url().replace(/#.*/, '') + '#count:L12');
-  const tab = await page.context().newPage();
-  const w = guard(tab);
-  await tab.goto(href);
-  await tab.locator('.log-row.target[data-n="12"]').waitFor(T);
-  w.check();
-  await tab.close();
+  await inNewTab(page, href, 12);
   // A plain click marks the line and puts the same link in the address bar.
   await page.locator('.log-row[data-n="7"] .ln').click();
   await page.locator('.log-row.target[data-n="7"]').waitFor(T);
