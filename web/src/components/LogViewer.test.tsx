@@ -61,3 +61,15 @@ describe('LogViewer rows', () => {
     expect(row(1).classList.contains('target')).toBe(false);
   });
 });
+
+describe('lastLine', () => {
+  it('finds the last line with a few one-line reads', async () => {
+    const { lastLine } = await import('./LogViewer');
+    for (const end of [500, 501, 999, 1000, 123_457, 1_000_000]) {
+      let reads = 0;
+      const got = await lastLine(async (n) => { reads++; return n <= end; }, 500);
+      expect(got).toBe(end);
+      expect(reads).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(end)) + 2); // doubling, then bisecting
+    }
+  });
+});

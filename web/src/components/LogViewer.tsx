@@ -77,13 +77,30 @@ function writeFlag(key: string, on: boolean) {
   try { if (on) localStorage.setItem(key, '1'); else localStorage.removeItem(key); } catch { /* not remembered */ }
 }
 
+// lastLine finds the number of the last line, given one that exists, with
+// a few one-line reads: doubling until a line is missing, then bisecting.
+export async function lastLine(exists: (n: number) => Promise<boolean>, known: number): Promise<number> {
+  let lo = known;
+  let hi = known * 2;
+  while (await exists(hi)) {
+    lo = hi;
+    hi *= 2;
+  }
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (await exists(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
 // LogViewer loads the attempt's lines by range, then follows the live
 // stream from the last line held; the line number keys every line, so a
 // reconnect neither repeats nor skips one. Only the rows in view exist in
 // the DOM.
 export function LogViewer({ tenant, run, step, attempt, line, onLine }: Props) {
   const buf = useMemo(() => new LogBuffer(), [tenant, run, step, attempt]);
-  const [, setVersion] = useState(0);
+  const [version, setVersion] = useState(0);
   const [state, setState] = useState('loading');
   const [viewH, setViewH] = useState(600);
   const [v, setV] = useState(0);
@@ -119,6 +136,19 @@ export function LogViewer({ tenant, run, step, attempt, line, onLine }: Props) {
         bump();
         performance.mark('log-first-page');
         let more = first.lines.length === FIRST_PAGE;
+        if (more) {
+          // A long log opens at its end, where a reader looks first: find
+          // its last line (a line that exists at n, none at 2n: bisect),
+          // read the page that ends there, then fill in the rest.
+          const end = await lastLine((n) => read(n, 1).then((p) => p.lines.length > 0), FIRST_PAGE);
+          if (stopped) return;
+          if (end > 2 * FIRST_PAGE) {
+            const tail = await read(end - FIRST_PAGE + 1, FIRST_PAGE);
+            if (stopped) return;
+            for (const l of tail.lines) buf.add(l);
+            bump();
+          }
+        }
         while (more) {
           const from = buf.contiguous() + 1;
           const pages = await Promise.all(Array.from({ length: PARALLEL }, (_, i) => read(from + i * PAGE, PAGE)));
@@ -216,7 +246,7 @@ export function LogViewer({ tenant, run, step, attempt, line, onLine }: Props) {
   useLayoutEffect(() => {
     if (!line) applied.current = undefined;
     if (line && line !== applied.current) {
-      if (line > total) return;
+      if (line > total || !buf.get(line)) return;
       if (expandFor(line)) return; // once its section is open
       applied.current = line;
       const r = mapRef.current.row(line)!;
@@ -227,7 +257,7 @@ export function LogViewer({ tenant, run, step, attempt, line, onLine }: Props) {
       return;
     }
     if (stick.current) moveTo(gRef.current.maxV);
-  }, [total, line, moveTo, map, expandFor]);
+  }, [total, version, line, moveTo, map, expandFor]);
 
   useEffect(() => {
     const el = box.current;
@@ -350,7 +380,7 @@ export function LogViewer({ tenant, run, step, attempt, line, onLine }: Props) {
     <div className="logs">
       <div className="log-bar">
         <strong>{step}</strong>
-        <span className="muted">attempt {attempt} · {total.toLocaleString()} {total === 1 ? "line" : "lines"}{buf.missing() ? ` · ${buf.missing()} missing` : ''} · {state}</span>
+        <span className="muted">attempt {attempt} · {total.toLocaleString()} {total === 1 ? "line" : "lines"}{state !== 'loading' && buf.missing() ? ` · ${buf.missing()} missing` : ''} · {state}</span>
         <span className="spacer" />
         <input type="search" aria-label="Search the log" placeholder="Search log" value={query}
           onChange={(e) => { setQuery(e.target.value); setCur(0); }}
