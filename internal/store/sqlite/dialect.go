@@ -92,7 +92,7 @@ func (d jsonDest) Scan(src any) error {
 }
 
 // Notify: claimers share the process and are woken by the scheduler.
-func (dialect) Notify() string            { return "" }
+func (dialect) Notify() string           { return "" }
 func (dialect) NotifyIf(u string) string { return u }
 
 func (dialect) LockRun(ctx context.Context, tx sqlstore.Tx, runID int64, _ time.Time) (l sqlstore.RunLock, err error) {
