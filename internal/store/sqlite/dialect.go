@@ -134,7 +134,7 @@ func (d dialect) InsertRun(ctx context.Context, tx sqlstore.Tx, p store.Prepared
 		VALUES ($1, $2, $3, 0, 0, 0, 1) ON CONFLICT (tenant_id) DO UPDATE SET pending = pending + 1`, p.TenantID, quota.DefaultPlan, now); err != nil {
 		return 0, store.Queue{}, err
 	}
-	q, err := d.Queue(ctx, tx, p.TenantID, now)
+	q, err := readQueue(ctx, tx, p.TenantID)
 	return id, q, err
 }
 
@@ -146,21 +146,34 @@ func nullID(id int64) any {
 }
 
 func (dialect) Account(ctx context.Context, tx sqlstore.Tx, tenantID int64, now time.Time) (quota.Account, error) {
-	if _, err := tx.Exec(ctx, `INSERT INTO quota_accounts (tenant_id, plan, cycle_start, used, granted, debt)
-		VALUES ($1, $2, $3, 0, 0, 0) ON CONFLICT (tenant_id) DO NOTHING`, tenantID, quota.DefaultPlan, now); err != nil {
+	if err := createAccount(ctx, tx, tenantID, now); err != nil {
 		return quota.Account{}, err
 	}
 	return sqlstore.ReadAccount(ctx, tx, tenantID)
 }
 
-// Queue reads in four statements what Postgres reads in one round trip:
-// in-process, they cost less than one.
-func (d dialect) Queue(ctx context.Context, tx sqlstore.Tx, tenantID int64, now time.Time) (q store.Queue, err error) {
-	if q.Account, err = d.Account(ctx, tx, tenantID, now); err != nil {
-		return q, err
+// createAccount creates the tenant's account on the default plan on first use.
+func createAccount(ctx context.Context, tx sqlstore.Tx, tenantID int64, now time.Time) error {
+	_, err := tx.Exec(ctx, `INSERT INTO quota_accounts (tenant_id, plan, cycle_start, used, granted, debt)
+		VALUES ($1, $2, $3, 0, 0, 0) ON CONFLICT (tenant_id) DO NOTHING`, tenantID, quota.DefaultPlan, now)
+	return err
+}
+
+func (dialect) Queue(ctx context.Context, tx sqlstore.Tx, tenantID int64, now time.Time) (store.Queue, error) {
+	if err := createAccount(ctx, tx, tenantID, now); err != nil {
+		return store.Queue{}, err
 	}
-	err = tx.QueryRow(ctx, `SELECT count(*) FROM runs INDEXED BY runs_active
-		WHERE tenant_id = $1 AND admission = 'admitted' AND status IN ('queued', 'running')`, tenantID).Scan(&q.Active)
+	return readQueue(ctx, tx, tenantID)
+}
+
+// readQueue reads the account with its counts, then the heads: two
+// statements, in-process.
+func readQueue(ctx context.Context, tx sqlstore.Tx, tenantID int64) (q store.Queue, err error) {
+	err = sqlstore.ScanAccount(tx.QueryRow(ctx, `SELECT `+sqlstore.AccountCols+`,
+			(SELECT count(*) FROM runs INDEXED BY runs_active
+				WHERE tenant_id = $1 AND admission = 'admitted' AND status IN ('queued', 'running')),
+			EXISTS (SELECT 1 FROM runs INDEXED BY runs_waiting WHERE tenant_id = $1 AND admission = 'blocked' AND status = 'queued')
+		FROM quota_accounts a JOIN plans p ON p.name = a.plan WHERE a.tenant_id = $1`, tenantID), &q.Account, &q.Active, &q.Blocked)
 	if err != nil {
 		return q, err
 	}
@@ -169,24 +182,13 @@ func (d dialect) Queue(ctx context.Context, tx sqlstore.Tx, tenantID int64, now 
 	if err != nil {
 		return q, err
 	}
+	defer rows.Close()
 	for i := 0; rows.Next(); i++ {
 		if err := rows.Scan(&q.Heads[i]); err != nil {
-			rows.Close()
 			return q, err
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return q, err
-	}
-	var one int
-	err = tx.QueryRow(ctx, `SELECT 1 FROM runs INDEXED BY runs_waiting WHERE tenant_id = $1 AND admission = 'blocked'
-		AND status = 'queued' LIMIT 1`, tenantID).Scan(&one)
-	q.Blocked = err == nil
-	if errors.Is(err, sql.ErrNoRows) {
-		err = nil
-	}
-	return q, err
+	return q, rows.Err()
 }
 
 // ClaimFor: with a single writer, claims are serialized, so two claimers
