@@ -101,8 +101,9 @@ func (q admitTx) Head(ctx context.Context, tenantID int64, ad quota.Admission) (
 
 func (q admitTx) Rewait(ctx context.Context, tenantID int64, from, to quota.Admission, reason string) error {
 	n, err := q.tx.Exec(ctx, `UPDATE runs`+q.s.d.Hint("runs_waiting")+` SET admission = $1, reason = $2
-		WHERE tenant_id = $3 AND admission = '`+Literal(from)+`' AND status = 'queued'`, to, reason, tenantID)
-	if err != nil || n == 0 {
+		WHERE tenant_id = $3 AND admission = '`+Literal(from)+`' AND status = 'queued'
+			AND (admission <> $1 OR reason <> $2)`, to, reason, tenantID)
+	if err != nil || n == 0 || from == to {
 		return err
 	}
 	if from == quota.Pending {

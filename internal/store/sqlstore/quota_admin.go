@@ -16,9 +16,24 @@ func (s *Store) PutPlan(ctx context.Context, p quota.Plan) error {
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", store.ErrInvalid, err)
 	}
-	_, err := s.d.Writer().Exec(ctx, `INSERT INTO plans (name, minutes, max_concurrent) VALUES ($1, $2, $3)
-		ON CONFLICT (name) DO UPDATE SET minutes = excluded.minutes, max_concurrent = excluded.max_concurrent`,
-		p.Name, p.Minutes, p.MaxConcurrent)
+	// The tenants on the plan admit what the new limits allow at once, as
+	// after a grant or a plan move, not at the next AdmitWaiting.
+	err := s.d.Write(ctx, func(tx Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO plans (name, minutes, max_concurrent) VALUES ($1, $2, $3)
+			ON CONFLICT (name) DO UPDATE SET minutes = excluded.minutes, max_concurrent = excluded.max_concurrent`,
+			p.Name, p.Minutes, p.MaxConcurrent); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT DISTINCT r.tenant_id FROM runs r JOIN quota_accounts a ON a.tenant_id = r.tenant_id
+			WHERE a.plan = $1 AND r.status = 'queued' AND r.admission IN ('pending', 'blocked') ORDER BY r.tenant_id`, p.Name)
+		tenants, err := collect(rows, err, func(r Row) (id int64, err error) { return id, r.Scan(&id) })
+		for _, t := range tenants {
+			if err == nil {
+				_, _, err = store.Refill(ctx, admitTx{s, tx}, t, s.now())
+			}
+		}
+		return err
+	})
 	if err != nil {
 		return s.errorf(err, "saving plan %q", p.Name)
 	}
@@ -79,7 +94,7 @@ func (s *Store) adjust(ctx context.Context, tenantID int64, what string, fn func
 		if err := fn(tx); err != nil {
 			return err
 		}
-		_, _, err := store.Fill(ctx, q, tenantID, now)
+		_, _, err := store.Refill(ctx, q, tenantID, now)
 		return err
 	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
