@@ -48,23 +48,22 @@ type Queue struct {
 // blocked; with minutes, blocked runs rejoin the queue by request time.
 // waitReason is why a run still in the queue waits.
 func Fill(ctx context.Context, tx AdmitTx, tenantID int64, now time.Time) (admitted int, waitReason string, err error) {
-	l, err := tx.Queue(ctx, tenantID, now)
-	if err != nil {
-		return 0, "", err
-	}
-	ids, why, err := fill(ctx, tx, tenantID, now, l, false)
-	return len(ids), why, err
+	return readAndFill(ctx, tx, tenantID, now, false)
 }
 
 // Refill is Fill after a change of the figures the waiting runs' reasons
 // quote (a grant, a plan's limits, the tenant's plan): it also rewrites
 // the reasons of the runs still waiting.
 func Refill(ctx context.Context, tx AdmitTx, tenantID int64, now time.Time) (admitted int, waitReason string, err error) {
+	return readAndFill(ctx, tx, tenantID, now, true)
+}
+
+func readAndFill(ctx context.Context, tx AdmitTx, tenantID int64, now time.Time, restate bool) (int, string, error) {
 	l, err := tx.Queue(ctx, tenantID, now)
 	if err != nil {
 		return 0, "", err
 	}
-	ids, why, err := fill(ctx, tx, tenantID, now, l, true)
+	ids, why, err := fill(ctx, tx, tenantID, now, l, restate)
 	return len(ids), why, err
 }
 

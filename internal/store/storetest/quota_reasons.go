@@ -20,6 +20,17 @@ func waitingAs(t testing.TB, s store.Store, tenantID, runID int64, ad quota.Admi
 	}
 }
 
+// moveTo puts plan p and moves the tenant to it.
+func moveTo(t testing.TB, s store.Store, tenantID int64, p quota.Plan) {
+	t.Helper()
+	if err := s.PutPlan(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPlan(context.Background(), tenantID, p.Name); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // testQuotaReasonsFollowFigures: a waiting run's reason quotes figures (the
 // minutes used, the plan's limits); when they change, so does the reason.
 func testQuotaReasonsFollowFigures(t *testing.T, open Opener) {
@@ -43,12 +54,7 @@ func testQuotaReasonsFollowFigures(t *testing.T, open Opener) {
 	}
 	waitingAs(t, s, tn.ID, blocked.ID, quota.Blocked, "7 of 1 minutes", "in a new cycle")
 
-	if err := s.PutPlan(ctx, quota.Plan{Name: "reasons-5", Minutes: 5, MaxConcurrent: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetPlan(ctx, tn.ID, "reasons-5"); err != nil {
-		t.Fatal(err)
-	}
+	moveTo(t, s, tn.ID, quota.Plan{Name: "reasons-5", Minutes: 5, MaxConcurrent: 1})
 	waitingAs(t, s, tn.ID, blocked.ID, quota.Blocked, "7 of 5 minutes", "on a bigger plan that is not enough")
 
 	// Enough minutes: the blocked run starts, and the next one waits for
@@ -58,12 +64,7 @@ func testQuotaReasonsFollowFigures(t *testing.T, open Opener) {
 	}
 	pending := admit(t, s, tn.ID)
 	waitingAs(t, s, tn.ID, pending.ID, quota.Pending, "the reasons-5 plan runs 1 at once", "waiting for a slot")
-	if err := s.PutPlan(ctx, quota.Plan{Name: "reasons-solo", Minutes: 5, MaxConcurrent: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetPlan(ctx, tn.ID, "reasons-solo"); err != nil {
-		t.Fatal(err)
-	}
+	moveTo(t, s, tn.ID, quota.Plan{Name: "reasons-solo", Minutes: 5, MaxConcurrent: 1})
 	waitingAs(t, s, tn.ID, pending.ID, quota.Pending, "the reasons-solo plan runs 1 at once", "after a plan move")
 	checkLine(t, s, tn.ID, "after the reasons changed")
 }
