@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	msqlite "modernc.org/sqlite"
@@ -30,7 +31,8 @@ func (d dialect) Write(ctx context.Context, fn func(sqlstore.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: starting a write: %w", err)
 	}
-	if err := fn(conn{tx}); err != nil {
+	defer d.s.ws.prepareSeen(ctx)
+	if err := fn(conn{tx, tx, d.s.ws}); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -46,12 +48,13 @@ func (d dialect) Read(ctx context.Context, fn func(sqlstore.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: starting a read: %w", err)
 	}
+	defer d.s.rs.prepareSeen(ctx)
 	defer tx.Rollback()
-	return fn(conn{tx})
+	return fn(conn{tx, tx, d.s.rs})
 }
 
-func (d dialect) Reader() sqlstore.Tx { return conn{d.s.r} }
-func (d dialect) Writer() sqlstore.Tx { return conn{d.s.w} }
+func (d dialect) Reader() sqlstore.Tx { return conn{d.s.r, nil, d.s.rs} }
+func (d dialect) Writer() sqlstore.Tx { return conn{d.s.w, nil, d.s.ws} }
 
 // Violated reads SQLite's extended code; the message names the columns
 // ("UNIQUE constraint failed: users.email").
@@ -266,17 +269,35 @@ func collect(rows sqlstore.Rows, err error) ([]store.Command, error) {
 	return cmds, rows.Err()
 }
 
-// conn is sqlstore.Tx over database/sql.
+// conn is sqlstore.Tx over database/sql: a pool, or tx on one.
 type conn struct {
 	q interface {
 		ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
 		QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 		QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 	}
+	tx    *sql.Tx
+	stmts *stmts
+}
+
+// on returns what runs q: its prepared statement when there is one.
+func (c conn) on(ctx context.Context, q string) interface {
+	ExecContext(ctx context.Context, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, args ...any) *sql.Row
+} {
+	st := c.stmts.get(ctx, q, c.tx == nil)
+	switch {
+	case st == nil:
+		return unprepared{c.q, q}
+	case c.tx != nil:
+		return c.tx.StmtContext(ctx, st) // the statement as prepared on the tx's connection
+	}
+	return st
 }
 
 func (c conn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
-	res, err := c.q.ExecContext(ctx, q, args...)
+	res, err := c.on(ctx, q).ExecContext(ctx, args...)
 	if err != nil {
 		return 0, err
 	}
@@ -284,7 +305,7 @@ func (c conn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 }
 
 func (c conn) Query(ctx context.Context, q string, args ...any) (sqlstore.Rows, error) {
-	rows, err := c.q.QueryContext(ctx, q, args...)
+	rows, err := c.on(ctx, q).QueryContext(ctx, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +313,7 @@ func (c conn) Query(ctx context.Context, q string, args ...any) (sqlstore.Rows, 
 }
 
 func (c conn) QueryRow(ctx context.Context, q string, args ...any) sqlstore.Row {
-	return c.q.QueryRowContext(ctx, q, args...)
+	return c.on(ctx, q).QueryRowContext(ctx, args...)
 }
 
 // Send runs the statements one by one: in-process, a batch saves nothing.
@@ -300,9 +321,9 @@ func (c conn) Send(ctx context.Context, b *sqlstore.Batch) error {
 	for _, it := range b.Items {
 		var err error
 		if it.Scan != nil {
-			err = it.Scan(c.q.QueryRowContext(ctx, it.SQL, it.Args...))
+			err = it.Scan(c.QueryRow(ctx, it.SQL, it.Args...))
 		} else {
-			_, err = c.q.ExecContext(ctx, it.SQL, it.Args...)
+			_, err = c.Exec(ctx, it.SQL, it.Args...)
 		}
 		if err != nil {
 			return err
@@ -314,3 +335,107 @@ func (c conn) Send(ctx context.Context, b *sqlstore.Batch) error {
 type sqlRows struct{ *sql.Rows }
 
 func (r sqlRows) Close() { r.Rows.Close() }
+
+// unprepared runs a statement that has no prepared statement (yet).
+type unprepared struct {
+	q interface {
+		ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+		QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+		QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+	}
+	sql string
+}
+
+func (u unprepared) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
+	return u.q.ExecContext(ctx, u.sql, args...)
+}
+
+func (u unprepared) QueryContext(ctx context.Context, args ...any) (*sql.Rows, error) {
+	return u.q.QueryContext(ctx, u.sql, args...)
+}
+
+func (u unprepared) QueryRowContext(ctx context.Context, args ...any) *sql.Row {
+	return u.q.QueryRowContext(ctx, u.sql, args...)
+}
+
+// stmts keeps a pool's prepared statements by SQL text. SQLite parses a
+// statement anew at each call otherwise: 40% of a trigger's CPU. The
+// statements are a fixed set (ListRuns' filters make 16), bounded anyway.
+// A statement first seen in a transaction is prepared after it: the
+// writer's one connection is busy until then.
+type stmts struct {
+	db   *sql.DB
+	mu   sync.Mutex
+	m    map[string]*sql.Stmt
+	seen map[string]bool
+}
+
+const maxStmts = 512
+
+func newStmts(db *sql.DB) *stmts {
+	return &stmts{db: db, m: map[string]*sql.Stmt{}, seen: map[string]bool{}}
+}
+
+// get returns q's statement, preparing it now if free (no transaction
+// holds the connection it would take), else noting it for later.
+func (c *stmts) get(ctx context.Context, q string, free bool) *sql.Stmt {
+	c.mu.Lock()
+	st, ok := c.m[q]
+	if !ok && !free && len(c.m) < maxStmts {
+		c.seen[q] = true
+	}
+	c.mu.Unlock()
+	if ok || !free {
+		return st
+	}
+	return c.prepare(ctx, q)
+}
+
+func (c *stmts) prepare(ctx context.Context, q string) *sql.Stmt {
+	c.mu.Lock()
+	st, ok := c.m[q]
+	full := len(c.m) >= maxStmts
+	c.mu.Unlock()
+	if ok || full {
+		return st
+	}
+	// Not under mu: preparing waits for a connection, which a transaction
+	// may hold while it looks up its own statements.
+	st, err := c.db.PrepareContext(context.WithoutCancel(ctx), q)
+	if err != nil {
+		return nil // it runs unprepared, and fails there if it must
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.m[q]; ok {
+		st.Close()
+		return old
+	}
+	c.m[q] = st
+	return st
+}
+
+// prepareSeen prepares what transactions used that has no statement yet.
+func (c *stmts) prepareSeen(ctx context.Context) {
+	c.mu.Lock()
+	var qs []string
+	for q := range c.seen {
+		qs = append(qs, q)
+	}
+	clear(c.seen)
+	c.mu.Unlock()
+	for _, q := range qs {
+		c.prepare(ctx, q)
+	}
+}
+
+func (c *stmts) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, st := range c.m {
+		errs = append(errs, st.Close())
+	}
+	clear(c.m)
+	return errors.Join(errs...)
+}

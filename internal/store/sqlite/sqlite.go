@@ -42,6 +42,8 @@ type Store struct {
 	w    *sql.DB // exactly one connection: the single writer
 	r    *sql.DB // query_only connections
 	ckpt *sql.DB // one connection that checkpoints the WAL in the background
+	ws   *stmts  // the writer's prepared statements
+	rs   *stmts  // the readers'
 
 	stopCkpt chan struct{}
 	ckptDone chan struct{}
@@ -81,7 +83,8 @@ func Open(ctx context.Context, dir string, opts ...store.Option) (*Store, error)
 		r.Close()
 		return nil, err
 	}
-	s := &Store{path: path, w: w, r: r, ckpt: ckpt, stopCkpt: make(chan struct{}), ckptDone: make(chan struct{})}
+	s := &Store{path: path, w: w, r: r, ckpt: ckpt, ws: newStmts(w), rs: newStmts(r),
+		stopCkpt: make(chan struct{}), ckptDone: make(chan struct{})}
 	s.Store = sqlstore.New(dialect{s}, o)
 	go s.checkpoints()
 	if err := s.Migrate(ctx); err != nil {
@@ -150,7 +153,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stopCkpt)
 		<-s.ckptDone
-		s.closeErr = errors.Join(s.w.Close(), s.r.Close(), s.ckpt.Close())
+		s.closeErr = errors.Join(s.ws.close(), s.rs.close(), s.w.Close(), s.r.Close(), s.ckpt.Close())
 	})
 	return s.closeErr
 }
