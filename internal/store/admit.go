@@ -22,7 +22,8 @@ type AdmitTx interface {
 	SaveAccount(ctx context.Context, tenantID int64, a quota.Account) error
 	// Head is the tenant's oldest queued run in state ad.
 	Head(ctx context.Context, tenantID int64, ad quota.Admission) (runID int64, ok bool, err error)
-	// Rewait moves every queued run of the tenant in state from to state to.
+	// Rewait moves every queued run of the tenant in state from to state
+	// to, with reason. With from == to it only rewrites the reasons.
 	Rewait(ctx context.Context, tenantID int64, from, to quota.Admission, reason string) error
 	// Request marks the run admitted and applies engine.RunRequested.
 	// ended: the run ended at once (every step was skipped or reused), so
@@ -47,26 +48,51 @@ type Queue struct {
 // blocked; with minutes, blocked runs rejoin the queue by request time.
 // waitReason is why a run still in the queue waits.
 func Fill(ctx context.Context, tx AdmitTx, tenantID int64, now time.Time) (admitted int, waitReason string, err error) {
+	return readAndFill(ctx, tx, tenantID, now, false)
+}
+
+// Refill is Fill after a change of the figures the waiting runs' reasons
+// quote (a grant, a plan's limits, the tenant's plan): it also rewrites
+// the reasons of the runs still waiting.
+func Refill(ctx context.Context, tx AdmitTx, tenantID int64, now time.Time) (admitted int, waitReason string, err error) {
+	return readAndFill(ctx, tx, tenantID, now, true)
+}
+
+func readAndFill(ctx context.Context, tx AdmitTx, tenantID int64, now time.Time, restate bool) (int, string, error) {
 	l, err := tx.Queue(ctx, tenantID, now)
 	if err != nil {
 		return 0, "", err
 	}
-	ids, why, err := FillQueue(ctx, tx, tenantID, now, l)
+	ids, why, err := fill(ctx, tx, tenantID, now, l, restate)
 	return len(ids), why, err
 }
 
 // FillQueue is Fill from a Queue the caller has read already, in the same
 // transaction. It returns the runs it admitted.
 func FillQueue(ctx context.Context, tx AdmitTx, tenantID int64, now time.Time, l Queue) (admitted []int64, waitReason string, err error) {
+	return fill(ctx, tx, tenantID, now, l, false)
+}
+
+// fill is FillQueue; restate: the figures the reasons quote have changed.
+// A new cycle changes them too. Blocked runs get the current figures
+// whenever Fill blocks (that path is rare); pending runs only on restate,
+// which keeps the path from a trigger to its first step free of it.
+func fill(ctx context.Context, tx AdmitTx, tenantID int64, now time.Time, l Queue, restate bool) (admitted []int64, waitReason string, err error) {
 	a, changed := quota.Rollover(l.Account, now)
 	if changed {
 		if err := tx.SaveAccount(ctx, tenantID, a); err != nil {
 			return nil, "", err
 		}
+		restate = true
 	}
 	active := l.Active
 	if quota.Next(a, active) == quota.Block {
 		why := quota.BlockedReason(a)
+		if l.Blocked {
+			if err := tx.Rewait(ctx, tenantID, quota.Blocked, quota.Blocked, why); err != nil {
+				return nil, why, err
+			}
+		}
 		if l.Heads[0] == 0 {
 			return nil, why, nil // no pending run to block
 		}
@@ -99,7 +125,10 @@ func FillQueue(ctx context.Context, tx AdmitTx, tenantID int64, now time.Time, l
 			active++
 		}
 	}
-	return admitted, why, nil
+	if restate && (len(heads) == 0 || heads[0] != 0) { // some run may still wait
+		err = tx.Rewait(ctx, tenantID, quota.Pending, quota.Pending, why)
+	}
+	return admitted, why, err
 }
 
 // LoadAccount reads the tenant's account and rolls it into the cycle that

@@ -7,12 +7,10 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// LineCounter reads the tenant's stored line length (quota_accounts.pending)
+// LineCounter reads the tenant's stored queue length (quota_accounts.pending)
 // for storetest, which checks it against a real count.
 func (s *Store) LineCounter(ctx context.Context, tenantID int64) (n int, err error) {
-	err = s.readTx(ctx, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT pending FROM quota_accounts WHERE tenant_id = $1`, tenantID).Scan(&n)
-	})
+	err = s.pool.QueryRow(ctx, `SELECT pending FROM quota_accounts WHERE tenant_id = $1`, tenantID).Scan(&n)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
 	}

@@ -7,30 +7,27 @@ package postgres
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
-	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/runbookhq/runbook/internal/store"
+	"github.com/runbookhq/runbook/internal/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Store is the Postgres implementation of store.Store.
+// Store is the Postgres implementation of store.Store: the shared logic of
+// sqlstore over this package's dialect.
 type Store struct {
+	*sqlstore.Store
 	pool  *pgxpool.Pool
 	where string // host:port/db for messages; never the password
-	now   func() time.Time
-	cache *store.RunCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -52,7 +49,8 @@ func Open(ctx context.Context, url string, opts ...store.Option) (*Store, error)
 		pool.Close()
 		return nil, fmt.Errorf("postgres: cannot reach %s (is the server running, and the database created?): %w", where, err)
 	}
-	s := &Store{pool: pool, where: where, now: o.Now, cache: store.NewRunCache(o.CacheSize)}
+	s := &Store{pool: pool, where: where}
+	s.Store = sqlstore.New(dialect{pool}, o)
 	if err := s.Migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -89,44 +87,10 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// tx runs fn in a transaction.
-func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, fn)
-}
-
-// readTx runs fn in a read-only snapshot.
-func (s *Store) readTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
-}
-
-func isCode(err error, code string) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == code
-}
-
-const (
-	uniqueViolation     = "23505"
-	foreignKeyViolation = "23503"
-)
-
-// nullTime stores the zero time as NULL.
-func nullTime(t time.Time) any {
-	if t.IsZero() {
-		return nil
+// Ping implements store.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: the database does not answer: %w", err)
 	}
-	return t
-}
-
-func fromNull(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.UTC()
-}
-
-func nullID(id int64) any {
-	if id == 0 {
-		return nil
-	}
-	return id
+	return nil
 }

@@ -21,6 +21,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/runbookhq/runbook/internal/store"
+	"github.com/runbookhq/runbook/internal/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -33,14 +34,16 @@ const FileName = "runbook.db"
 // and more than a few buy nothing on small machines.
 const readConns = 4
 
-// Store is the SQLite implementation of store.Store.
+// Store is the SQLite implementation of store.Store: the shared logic of
+// sqlstore over this package's dialect.
 type Store struct {
-	path  string
-	w     *sql.DB // exactly one connection: the single writer
-	r     *sql.DB // query_only connections
-	ckpt  *sql.DB // one connection that checkpoints the WAL in the background
-	now   func() time.Time
-	cache *store.RunCache
+	*sqlstore.Store
+	path string
+	w    *sql.DB // exactly one connection: the single writer
+	r    *sql.DB // query_only connections
+	ckpt *sql.DB // one connection that checkpoints the WAL in the background
+	ws   *stmts  // the writer's prepared statements
+	rs   *stmts  // the readers'
 
 	stopCkpt chan struct{}
 	ckptDone chan struct{}
@@ -80,8 +83,9 @@ func Open(ctx context.Context, dir string, opts ...store.Option) (*Store, error)
 		r.Close()
 		return nil, err
 	}
-	s := &Store{path: path, w: w, r: r, ckpt: ckpt, now: o.Now, cache: store.NewRunCache(o.CacheSize),
+	s := &Store{path: path, w: w, r: r, ckpt: ckpt, ws: newStmts(w), rs: newStmts(r),
 		stopCkpt: make(chan struct{}), ckptDone: make(chan struct{})}
+	s.Store = sqlstore.New(dialect{s}, o)
 	go s.checkpoints()
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
@@ -110,13 +114,14 @@ func (s *Store) checkpoints() {
 	}
 }
 
-// openDB opens a pool of n connections. In WAL mode synchronous(NORMAL)
+// openDB opens a pool of n connections. Times are bound as unix
+// microseconds, what both drivers keep. In WAL mode synchronous(NORMAL)
 // keeps every commit through a killed process (kill -9), and the database
 // consistent through power loss, which may drop the last commits; FULL
 // would keep those too, at an fsync per commit (docs/adr/0004-store.md).
 func openDB(path, extra string, n int) (*sql.DB, error) {
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
-		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" + extra
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_time_integer_format=unix_micro" + extra
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: opening %s: %w", path, err)
@@ -148,56 +153,20 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stopCkpt)
 		<-s.ckptDone
-		s.closeErr = errors.Join(s.w.Close(), s.r.Close(), s.ckpt.Close())
+		s.closeErr = errors.Join(s.ws.close(), s.rs.close(), s.w.Close(), s.r.Close(), s.ckpt.Close())
 	})
 	return s.closeErr
 }
 
-// write runs fn in a transaction on the single writer connection.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: starting a write: %w", err)
+// Ping implements store.Store: one trivial query on each pool, since a
+// broken writer leaves reads working.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("sqlite: the database does not answer reads: %w", err)
 	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: committing: %w", err)
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: the database does not answer writes: %w", err)
 	}
 	return nil
-}
-
-// read runs fn in a read transaction: one consistent snapshot under WAL.
-func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("sqlite: starting a read: %w", err)
-	}
-	defer tx.Rollback()
-	return fn(tx)
-}
-
-// Times are stored as unix microseconds; NULL for the zero time.
-
-func micros(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixMicro()
-}
-
-func fromMicros(v sql.NullInt64) time.Time {
-	if !v.Valid {
-		return time.Time{}
-	}
-	return time.UnixMicro(v.Int64).UTC()
-}
-
-func nullID(id int64) any {
-	if id == 0 {
-		return nil
-	}
-	return id
 }

@@ -53,6 +53,8 @@ func Run(t *testing.T, storage Storage) {
 		{"QuotaUsages", testQuotaUsages},
 		{"QuotaLine", testQuotaLine},
 		{"QuotaLineRandom", testQuotaLineRandom},
+		{"QuotaReasonsFollowFigures", testQuotaReasonsFollowFigures},
+		{"QuotaPutPlanAdmits", testQuotaPutPlanAdmits},
 		{"ClaimLabels", testClaimLabels},
 		{"LeaseTakeover", testLeaseTakeover},
 		{"ClaimNext", testClaimNext},
