@@ -205,7 +205,9 @@ func TestServerShowsLogsOfAStepRunOnAWorker(t *testing.T) {
 func TestFollowEndsWhenTheWorkerDied(t *testing.T) {
 	rig := newPGRig(t)
 	const lease = 2 * time.Second
-	a := startWorker(t, rig.url, "--id", "worker-a", "--lease", lease.String(), "--safety-poll", "200ms")
+	// --lost-retries 0: the lost attempt is the step's only one, so the
+	// run fails instead of starting attempt 2 on worker-b.
+	a := startWorker(t, rig.url, "--id", "worker-a", "--lease", lease.String(), "--safety-poll", "200ms", "--lost-retries", "0")
 	srv := startServer(t, t.TempDir(), "--database-url", rig.url, "--secret", strings.Repeat("s", 40), "--run-steps=false")
 	token, tenant := srv.signIn(t)
 	wf := "steps:\n  - name: doomed\n    command: 'echo one; echo two >&2; exec sleep 300'\n"
@@ -227,7 +229,7 @@ func TestFollowEndsWhenTheWorkerDied(t *testing.T) {
 	a.cmd.Process.Kill()
 	<-a.done
 	// Another worker finds the lease expired and records the attempt lost.
-	startWorker(t, rig.url, "--id", "worker-b", "--lease", lease.String(), "--safety-poll", "200ms")
+	startWorker(t, rig.url, "--id", "worker-b", "--lease", lease.String(), "--safety-poll", "200ms", "--lost-retries", "0")
 	select {
 	case ok := <-ended:
 		if !ok {
