@@ -67,9 +67,18 @@ describe('lastLine', () => {
     const { lastLine } = await import('./LogViewer');
     for (const end of [500, 501, 999, 1000, 123_457, 1_000_000]) {
       let reads = 0;
-      const got = await lastLine(async (n) => { reads++; return n <= end; }, 500);
+      let rounds = 0;
+      let inFlight = 0;
+      const got = await lastLine(async (n) => {
+        reads++;
+        if (inFlight++ === 0) rounds++;
+        await Promise.resolve();
+        inFlight--;
+        return n <= end;
+      }, 500);
       expect(got).toBe(end);
-      expect(reads).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(end)) + 2); // doubling, then bisecting
+      expect(reads).toBeLessThanOrEqual(3 * (Math.ceil(Math.log2(end)) + 2));
+      expect(rounds).toBeLessThanOrEqual(Math.ceil(Math.log2(end / 500 + 1) / 3) + Math.ceil(Math.log(end) / Math.log(4)) + 1); // rounds of 3 reads at once
     }
   });
 });

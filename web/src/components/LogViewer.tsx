@@ -78,18 +78,24 @@ function writeFlag(key: string, on: boolean) {
 }
 
 // lastLine finds the number of the last line, given one that exists, with
-// a few one-line reads: doubling until a line is missing, then bisecting.
-export async function lastLine(exists: (n: number) => Promise<boolean>, known: number): Promise<number> {
+// one-line reads, `width` at a time: doubling until a line is missing,
+// then narrowing the gap by width+1 per round.
+export async function lastLine(exists: (n: number) => Promise<boolean>, known: number, width = 3): Promise<number> {
   let lo = known;
-  let hi = known * 2;
-  while (await exists(hi)) {
-    lo = hi;
-    hi *= 2;
-  }
+  let hi = 0;
+  // Each round's answers run true…true false…: the first missing line ends it.
+  const round = async (ns: number[]) => {
+    const ok = await Promise.all(ns.map(exists));
+    for (let i = 0; i < ns.length; i++) {
+      if (!ok[i]) { hi = ns[i]; return; }
+      lo = ns[i];
+    }
+  };
+  for (let p = known; !hi; p *= 2 ** width) await round(Array.from({ length: width }, (_, i) => p * 2 ** (i + 1)));
   while (hi - lo > 1) {
-    const mid = Math.floor((lo + hi) / 2);
-    if (await exists(mid)) lo = mid;
-    else hi = mid;
+    const step = (hi - lo) / (width + 1);
+    const ns = [...new Set(Array.from({ length: width }, (_, i) => Math.floor(lo + step * (i + 1))))].filter((n) => n > lo && n < hi);
+    await round(ns); // ns is never empty while hi - lo ≥ 2, and each answer narrows the gap
   }
   return lo;
 }
