@@ -168,6 +168,16 @@ export default async function pagesTests({ browser, bin, work, base: mainBase, r
   const key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' });
   const keyFile = join(work, 'github-app.pem');
   writeFileSync(keyFile, key, { mode: 0o600 });
+  // --github-default-tenant must name a tenant that exists when the server
+  // starts: a first start creates the admin, whose tenant (1) it names.
+  const password = 'correct horse battery';
+  {
+    const setup = startServer(bin, ['--data-dir', join(work, 'data-pages')]);
+    await call(await setup.base, 'POST', '/api/v1/auth/signup', null, { email: 'admin@example.com', username: 'e2e-admin', password });
+    const exited = new Promise((resolve) => setup.server.on('exit', resolve));
+    setup.server.kill('SIGTERM');
+    await exited;
+  }
   const { server, base: basePromise } = startServer(bin, [
     '--data-dir', join(work, 'data-pages'), '--admins', 'e2e-admin', '--public-url', 'http://127.0.0.1:1',
     '--github-app-id', '12345', '--github-app-key-file', keyFile, '--github-webhook-secret', SECRET,
@@ -177,8 +187,6 @@ export default async function pagesTests({ browser, bin, work, base: mainBase, r
   ]);
   base = await basePromise;
   try {
-    const password = 'correct horse battery';
-    await call(base, 'POST', '/api/v1/auth/signup', null, { email: 'admin@example.com', username: 'e2e-admin', password });
     const { access_token: admin } = await call(base, 'POST', '/api/v1/auth/login', null, { login: 'e2e-admin', password });
     const me = await call(base, 'GET', '/api/v1/user', admin);
     const tenant = me.memberships.find((m) => m.personal).tenant_id;
