@@ -380,11 +380,15 @@ await test('log-features', async (page, shot) => {
   await page.locator('.log-row', { hasText: 'dep 3' }).first().waitFor(T);
   await page.axe('log with an open section');
   await shot('expanded');
-  // stderr is said, not only coloured.
+  // stderr is said, not only coloured. The open section pushed the last
+  // lines below the box: scroll to them (they are drawn only in view).
+  await page.locator('.log-box').evaluate((el) => { el.scrollTop = el.scrollHeight; });
   const oops = page.locator('.log-row.stderr', { hasText: 'oops' });
+  await oops.waitFor(T);
   assert.equal(await oops.locator('.sr-only').innerText(), 'stderr:');
   // Timestamps: off, then on (and kept after a reload).
   assert.equal(await page.locator('.log-row .ts').count(), 0);
+  await page.locator('.log-box').evaluate((el) => { el.scrollTop = 0; });
   await page.getByRole('button', { name: 'Timestamps' }).click();
   assert.match(await page.locator('.log-row[data-n="1"] .ts').innerText(), /^\d\d:\d\d:\d\d\.\d{3}$/);
   await shot('timestamps');
