@@ -5,6 +5,12 @@ import { contentHeight, elapsed, fitViewport, formatDuration, layout, NODE_H, NO
 import type { Step } from '../lib/types';
 import { stepLabel } from '../lib/words';
 
+// Where StepNode's two handles sit: the middle of its left and right sides.
+const HANDLES: NonNullable<Node['handles']> = [
+  { type: 'target', position: Position.Left, x: 0, y: NODE_H / 2, width: 1, height: 1 },
+  { type: 'source', position: Position.Right, x: NODE_W, y: NODE_H / 2, width: 1, height: 1 },
+];
+
 type StepNode = Node<{ step: Step; selected: boolean; now: number }, 'step'>;
 
 // StepCard is a node: its status is a class (st-<status>) that sets the
@@ -129,6 +135,11 @@ export function Dag({ steps, selected, onSelect, now }: { steps: Step[]; selecte
     // never needs to, so no update can leave the graph blank.
     width: NODE_W,
     height: NODE_H,
+    // The handles too: React Flow draws an edge only between nodes whose
+    // handles it knows, and it forgets measured ones whenever a node object
+    // is replaced, which is every update here; a last update could then
+    // leave every edge undrawn. Given, they never need measuring.
+    handles: HANDLES,
   }));
   const edges: RouteEdge[] = placed.routes.map((r) => ({
     id: `${r.source}->${r.target}`,
