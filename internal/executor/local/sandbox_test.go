@@ -121,12 +121,13 @@ func TestSandboxNetworkNone(t *testing.T) {
 
 // A step that hits a rlimit fails, and its log says which limit it was.
 func TestSandboxLimitsNamed(t *testing.T) {
-	e := sandboxExec(t, Sandbox{Limits: Limits{Processes: 16, FileSize: 1 << 20}})
+	e := sandboxExec(t, Sandbox{Limits: Limits{Processes: 16, FileSize: 1 << 20, OpenFiles: 32}})
 	for _, tc := range []struct {
 		name, cmd, note string
 	}{
 		{"processes", `for i in $(seq 40); do sleep 30 & done; wait`, "process limit (RLIMIT_NPROC, 16 processes)"},
 		{"file size", `head -c 2000000 /dev/zero > big`, "file size limit (RLIMIT_FSIZE, 1048576 bytes)"},
+		{"open files", `for i in $(seq 40); do exec {fd}</dev/null; done`, "open files limit (RLIMIT_NOFILE, 32)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := newSpec(t, tc.cmd)
