@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -50,31 +51,9 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	dir := t.TempDir()
 	count := filepath.Join(dir, "count")
-	child := exec.Command(os.Args[0], "-test.run=^TestCrashRecovery$")
-	child.Env = append(os.Environ(), crashEnv+"="+dir)
-	child.Stderr = os.Stderr
-	out, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	defer func() {
-		if !killed {
-			child.Process.Kill()
-			child.Wait()
-		}
-	}()
-
 	// Open the store only once the child has created it: two processes
 	// migrating a new SQLite file at once is not what this test is about.
-	sc := bufio.NewScanner(out)
-	for sc.Scan() && !strings.Contains(sc.Text(), childReady) {
-		t.Log("child:", sc.Text())
-	}
-	go io.Copy(io.Discard, out)
+	kill := startCrashChild(t, crashEnv+"="+dir)
 	st := openSQLite(t, dir)
 	deadline := time.Now().Add(waitLimit)
 	for {
@@ -89,9 +68,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	waitProcs(t, dir, "bash and its two sleeps", func(n int) bool { return n == 3 })
 
-	child.Process.Signal(syscall.SIGKILL)
-	child.Wait()
-	killed = true
+	kill()
 	// Pdeathsig takes the shell; the sleeps are orphaned and live on.
 	waitProcs(t, dir, "the shell to die and the sleeps to outlive the server", func(n int) bool { return n == 2 })
 
@@ -151,28 +128,7 @@ func TestSharedRestartRecordsItsOwnStepLostAtOnce(t *testing.T) {
 	url := testdb.New(t)
 	dir := t.TempDir()
 	count := filepath.Join(dir, "count")
-	child := exec.Command(os.Args[0], "-test.run=^TestCrashRecovery$")
-	child.Env = append(os.Environ(), crashEnv+"="+dir, crashDBEnv+"="+url)
-	child.Stderr = os.Stderr
-	out, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	defer func() {
-		if !killed {
-			child.Process.Kill()
-			child.Wait()
-		}
-	}()
-	sc := bufio.NewScanner(out)
-	for sc.Scan() && !strings.Contains(sc.Text(), childReady) {
-		t.Log("child:", sc.Text())
-	}
-	go io.Copy(io.Discard, out)
+	kill := startCrashChild(t, crashEnv+"="+dir, crashDBEnv+"="+url)
 	st := openURL(t, url)
 	ctx := context.Background()
 	deadline := time.Now().Add(waitLimit)
@@ -202,9 +158,7 @@ func TestSharedRestartRecordsItsOwnStepLostAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	child.Process.Signal(syscall.SIGKILL)
-	child.Wait()
-	killed = true
+	kill()
 	r := newRig(t, rigOpts{dir: dir, tenant: 1, shared: true, lease: crashLease, open: func(testing.TB, string) store.Store { return st }})
 	waitProcs(t, dir, "the orphans to be reaped", func(n int) bool { return n == 0 })
 	run := r.waitEnd(1)
@@ -274,4 +228,35 @@ func TestRestartUnderTheSameNameTakesOverItsOwnDeadStep(t *testing.T) {
 	if i := find(evs, engine.ExecutorLost, "s", 1); i < 0 || evs[i].Reason != LostLease("w1") {
 		t.Errorf("want attempt 1 recorded lost by its expired lease; events %+v", evs)
 	}
+}
+
+// startCrashChild runs crashChild in a new process of this test binary
+// with env added, and returns once it has submitted its run. kill SIGKILLs
+// it and reaps it; a child not killed by the test is killed at cleanup.
+func startCrashChild(t *testing.T, env ...string) (kill func()) {
+	t.Helper()
+	child := exec.Command(os.Args[0], "-test.run=^TestCrashRecovery$")
+	child.Env = append(os.Environ(), env...)
+	child.Stderr = os.Stderr
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	kill = func() {
+		once.Do(func() {
+			child.Process.Signal(syscall.SIGKILL)
+			child.Wait()
+		})
+	}
+	t.Cleanup(kill)
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && !strings.Contains(sc.Text(), childReady) {
+		t.Log("child:", sc.Text())
+	}
+	go io.Copy(io.Discard, out)
+	return kill
 }
